@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Configuration file: documented defaults, strict GKeyFile parsing and validation. */
+#include "config.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "build-config.h"
+#include "uffd-shim-proto.h"
+
+#define SUN_PATH_MAX (sizeof (((struct sockaddr_un *) 0)->sun_path) - 1)
+
+void
+uffd_shim_config_init_defaults (UffdShimConfig *cfg)
+{
+    static const char *const emulators[] = {
+        "/usr/bin/qemu-system-x86_64", "/usr/libexec/qemu-kvm", NULL,
+    };
+
+    memset (cfg, 0, sizeof *cfg);
+    cfg->socket = g_strdup (UFFD_SHIM_DEFAULT_SOCKET);
+    cfg->admin_socket = g_strdup (UFFD_SHIM_DEFAULT_ADMIN_SOCKET);
+    cfg->state_dir = g_strdup ("/run/uffd-shim");
+    cfg->socket_mode = 0666;
+    cfg->client_timeout_ms = 2000;
+    cfg->max_clients = 1024;
+    cfg->log = g_strdup ("stderr");
+    cfg->qemu_user = g_strdup ("libvirt-qemu");
+    cfg->qemu_uid = (uid_t) -1;
+    cfg->libvirt_run_dir = g_strdup ("/run/libvirt/qemu");
+    cfg->emulators = g_strdupv ((char **) emulators);
+    cfg->grant_lifetime_s = 1800;
+    cfg->grant_uses = 8;
+    cfg->max_grants = 4096;
+    cfg->allow_domains = g_new0 (char *, 1);
+    cfg->deny_domains = g_new0 (char *, 1);
+    cfg->hook_opt_in = FALSE;
+    cfg->hook_domains = g_new0 (char *, 1);
+    cfg->preload = g_strdup (UFFD_SHIM_PRELOAD_PATH);
+    cfg->native_emulators = g_new0 (char *, 1);
+}
+
+void
+uffd_shim_config_clear (UffdShimConfig *cfg)
+{
+    g_free (cfg->socket);
+    g_free (cfg->admin_socket);
+    g_free (cfg->state_dir);
+    g_free (cfg->log);
+    g_free (cfg->qemu_user);
+    g_free (cfg->libvirt_run_dir);
+    g_strfreev (cfg->emulators);
+    g_strfreev (cfg->allow_domains);
+    g_strfreev (cfg->deny_domains);
+    g_strfreev (cfg->hook_domains);
+    g_free (cfg->preload);
+    g_strfreev (cfg->native_emulators);
+    memset (cfg, 0, sizeof *cfg);
+}
+
+typedef enum { KEY_PATH, KEY_SOCKET, KEY_UINT, KEY_MODE, KEY_STRING, KEY_BOOL,
+               KEY_PATH_LIST, KEY_PATTERN_LIST } KeyKind;
+
+typedef struct {
+    const char *group;
+    const char *key;
+    KeyKind kind;
+    gsize offset;
+    guint min, max; /* KEY_UINT */
+} KeySpec;
+
+#define OFF(f) G_STRUCT_OFFSET (UffdShimConfig, f)
+static const KeySpec keys[] = {
+    { "broker", "socket", KEY_SOCKET, OFF (socket), 0, 0 },
+    { "broker", "admin-socket", KEY_SOCKET, OFF (admin_socket), 0, 0 },
+    { "broker", "state-dir", KEY_PATH, OFF (state_dir), 0, 0 },
+    { "broker", "socket-mode", KEY_MODE, OFF (socket_mode), 0, 0777 },
+    { "broker", "client-timeout-ms", KEY_UINT, OFF (client_timeout_ms), 10, 60000 },
+    { "broker", "max-clients", KEY_UINT, OFF (max_clients), 1, 65536 },
+    { "broker", "log", KEY_STRING, OFF (log), 0, 0 },
+    { "qemu", "user", KEY_STRING, OFF (qemu_user), 0, 0 },
+    { "qemu", "libvirt-run-dir", KEY_PATH, OFF (libvirt_run_dir), 0, 0 },
+    { "qemu", "emulators", KEY_PATH_LIST, OFF (emulators), 0, 0 },
+    { "grants", "lifetime", KEY_UINT, OFF (grant_lifetime_s), 1, 7 * 24 * 3600 },
+    { "grants", "uses", KEY_UINT, OFF (grant_uses), 1, 1000 },
+    { "grants", "max-grants", KEY_UINT, OFF (max_grants), 1, UFFD_SHIM_MAX_GRANTS },
+    { "grants", "allow-domains", KEY_PATTERN_LIST, OFF (allow_domains), 0, 0 },
+    { "grants", "deny-domains", KEY_PATTERN_LIST, OFF (deny_domains), 0, 0 },
+    { "hook", "opt-in", KEY_BOOL, OFF (hook_opt_in), 0, 0 },
+    { "hook", "domains", KEY_PATTERN_LIST, OFF (hook_domains), 0, 0 },
+    { "hook", "preload", KEY_PATH, OFF (preload), 0, 0 },
+    { "hook", "native-emulators", KEY_PATH_LIST, OFF (native_emulators), 0, 0 },
+};
+#undef OFF
+
+static const KeySpec *
+find_key (const char *group, const char *key)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+        if (g_str_equal (keys[i].group, group) && g_str_equal (keys[i].key, key))
+            return &keys[i];
+    return NULL;
+}
+
+static gboolean
+known_group (const char *group)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+        if (g_str_equal (keys[i].group, group))
+            return TRUE;
+    return FALSE;
+}
+
+static gboolean
+fail (GError **error, const KeySpec *k, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+fail (GError **error, const KeySpec *k, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start (ap, fmt);
+    msg = g_strdup_vprintf (fmt, ap);
+    va_end (ap);
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                 "[%s] %s: %s", k->group, k->key, msg);
+    return FALSE;
+}
+
+static gboolean
+check_path (const KeySpec *k, const char *v, GError **error)
+{
+    if (v[0] != '/')
+        return fail (error, k, "'%s' is not an absolute path", v);
+    if (strstr (v, "/../") || g_str_has_suffix (v, "/.."))
+        return fail (error, k, "'%s' contains '..'", v);
+    if (strlen (v) >= PATH_MAX)
+        return fail (error, k, "path is longer than %d bytes", PATH_MAX - 1);
+    return TRUE;
+}
+
+static gboolean
+parse_uint (const KeySpec *k, const char *v, guint base, guint *out, GError **error)
+{
+    guint64 n;
+    g_autoptr (GError) e = NULL;
+
+    if (!g_ascii_string_to_unsigned (v, base, k->min, k->max, &n, &e))
+        return fail (error, k, "'%s' is not a number in %u..%u%s", v, k->min, k->max,
+                     base == 8 ? " (octal)" : "");
+    *out = (guint) n;
+    return TRUE;
+}
+
+static gboolean
+parse_value (UffdShimConfig *cfg, GKeyFile *kf, const KeySpec *k, GError **error)
+{
+    g_autoptr (GError) e = NULL;
+    void *field = (char *) cfg + k->offset;
+
+    if (k->kind == KEY_PATH_LIST || k->kind == KEY_PATTERN_LIST) {
+        gsize n = 0;
+        g_auto (GStrv) list = g_key_file_get_string_list (kf, k->group, k->key, &n, &e);
+        if (!list)
+            return fail (error, k, "%s", e->message);
+        for (gsize i = 0; i < n; i++) {
+            g_strstrip (list[i]);
+            if (list[i][0] == '\0')
+                return fail (error, k, "empty list entry");
+            if (k->kind == KEY_PATH_LIST && !check_path (k, list[i], error))
+                return FALSE;
+            if (k->kind == KEY_PATTERN_LIST && strlen (list[i]) >= UFFD_SHIM_NAME_MAX)
+                return fail (error, k, "pattern longer than %u bytes", UFFD_SHIM_NAME_MAX - 1);
+        }
+        g_strfreev (*(char ***) field);
+        *(char ***) field = g_steal_pointer (&list);
+        return TRUE;
+    }
+    if (k->kind == KEY_BOOL) {
+        gboolean b = g_key_file_get_boolean (kf, k->group, k->key, &e);
+        if (e)
+            return fail (error, k, "not a boolean (use true or false)");
+        *(gboolean *) field = b;
+        return TRUE;
+    }
+
+    g_autofree char *v = g_key_file_get_string (kf, k->group, k->key, &e);
+    if (!v)
+        return fail (error, k, "%s", e->message);
+    g_strstrip (v);
+    switch (k->kind) {
+    case KEY_SOCKET:
+        if (!check_path (k, v, error))
+            return FALSE;
+        if (strlen (v) > SUN_PATH_MAX)
+            return fail (error, k, "socket path is longer than %zu bytes", SUN_PATH_MAX);
+        break;
+    case KEY_PATH:
+        if (!check_path (k, v, error))
+            return FALSE;
+        break;
+    case KEY_UINT:
+        return parse_uint (k, v, 10, (guint *) field, error);
+    case KEY_MODE:
+        return parse_uint (k, v, 8, (guint *) field, error);
+    case KEY_STRING:
+        if (v[0] == '\0')
+            return fail (error, k, "must not be empty");
+        if (g_str_equal (k->key, "log") && !g_str_equal (v, "stderr") && !g_str_equal (v, "syslog"))
+            return fail (error, k, "'%s' is not one of: stderr, syslog", v);
+        break;
+    default:
+        g_assert_not_reached ();
+    }
+    g_free (*(char **) field);
+    *(char **) field = g_steal_pointer (&v);
+    return TRUE;
+}
+
+static gboolean
+resolve_qemu_user (UffdShimConfig *cfg, GError **error)
+{
+    guint64 n;
+    struct passwd *pw;
+
+    if (g_ascii_string_to_unsigned (cfg->qemu_user, 10, 1, G_MAXINT32, &n, NULL)) {
+        cfg->qemu_uid = (uid_t) n;
+        return TRUE;
+    }
+    errno = 0;
+    pw = getpwnam (cfg->qemu_user);
+    if (!pw) {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "[qemu] user: no such user '%s'", cfg->qemu_user);
+        return FALSE;
+    }
+    if (pw->pw_uid == 0) {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "[qemu] user: '%s' is root; root QEMU needs no broker", cfg->qemu_user);
+        return FALSE;
+    }
+    cfg->qemu_uid = pw->pw_uid;
+    return TRUE;
+}
+
+gboolean
+uffd_shim_config_parse (UffdShimConfig *cfg, const char *data, gsize len,
+                        gboolean resolve_user, GError **error)
+{
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    g_auto (GStrv) groups = NULL;
+
+    if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, error))
+        return FALSE;
+    groups = g_key_file_get_groups (kf, NULL);
+    for (gsize g = 0; groups[g]; g++) {
+        g_auto (GStrv) names = NULL;
+
+        if (!known_group (groups[g])) {
+            g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                         "[%s]: unknown group", groups[g]);
+            return FALSE;
+        }
+        names = g_key_file_get_keys (kf, groups[g], NULL, NULL);
+        for (gsize i = 0; names && names[i]; i++) {
+            const KeySpec *k = find_key (groups[g], names[i]);
+            if (!k) {
+                g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                             "[%s] %s: unknown key", groups[g], names[i]);
+                return FALSE;
+            }
+            if (!parse_value (cfg, kf, k, error))
+                return FALSE;
+        }
+    }
+    if (g_str_equal (cfg->socket, cfg->admin_socket)) {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "[broker] admin-socket: must differ from [broker] socket");
+        return FALSE;
+    }
+    if (resolve_user && !resolve_qemu_user (cfg, error))
+        return FALSE;
+    return TRUE;
+}
+
+gboolean
+uffd_shim_config_load (UffdShimConfig *cfg, const char *path, gboolean missing_ok,
+                       GError **error)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr (GError) e = NULL;
+
+    if (!g_file_get_contents (path, &data, &len, &e)) {
+        if (missing_ok && g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return uffd_shim_config_parse (cfg, "", 0, TRUE, error);
+        g_propagate_prefixed_error (error, g_steal_pointer (&e), "%s: ", path);
+        return FALSE;
+    }
+    if (!uffd_shim_config_parse (cfg, data, len, TRUE, &e)) {
+        g_propagate_prefixed_error (error, g_steal_pointer (&e), "%s: ", path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+matches_any (char *const *patterns, const char *name)
+{
+    for (gsize i = 0; patterns && patterns[i]; i++)
+        if (g_pattern_match_simple (patterns[i], name))
+            return TRUE;
+    return FALSE;
+}
+
+gboolean
+uffd_shim_config_domain_allowed (const UffdShimConfig *cfg, const char *name)
+{
+    if (matches_any (cfg->deny_domains, name))
+        return FALSE;
+    if (cfg->allow_domains && cfg->allow_domains[0])
+        return matches_any (cfg->allow_domains, name);
+    return TRUE;
+}

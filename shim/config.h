@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Configuration file (/etc/uffd-shim/uffd-shim.conf): defaults, parsing, validation. */
+#ifndef UFFD_SHIM_CONFIG_H
+#define UFFD_SHIM_CONFIG_H
+
+#include <glib.h>
+#include <sys/types.h>
+
+#define UFFD_SHIM_DEFAULT_CONFIG "/etc/uffd-shim/uffd-shim.conf"
+
+typedef struct {
+    /* [broker] */
+    char *socket;             /* client socket path */
+    char *admin_socket;       /* root-only admin socket path */
+    char *state_dir;          /* where grants are persisted */
+    guint socket_mode;        /* mode of the client socket */
+    guint client_timeout_ms;  /* a client must send its request within this */
+    guint max_clients;        /* connections served at once */
+    char *log;                /* "stderr" or "syslog" */
+    /* [qemu] */
+    char *qemu_user;          /* user libvirt runs QEMU as */
+    uid_t qemu_uid;           /* resolved from qemu_user, or -1 if unresolved */
+    char *libvirt_run_dir;    /* libvirt's QEMU run directory (NAME.pid, NAME.xml) */
+    char **emulators;         /* allowed emulator binaries (absolute paths) */
+    /* [grants] */
+    guint grant_lifetime_s;   /* default grant lifetime */
+    guint grant_uses;         /* default use limit */
+    guint max_grants;         /* active grants at once */
+    char **allow_domains;     /* glob patterns; empty = all */
+    char **deny_domains;      /* glob patterns; deny wins */
+    /* [hook] */
+    gboolean hook_opt_in;     /* only domains in hook_domains or with metadata */
+    char **hook_domains;      /* glob patterns the hook acts on when opt-in */
+    char *preload;            /* preload library for QEMU without native support */
+    char **native_emulators;  /* emulators known to ask the broker natively */
+} UffdShimConfig;
+
+/* Fills @cfg with the documented defaults. */
+void uffd_shim_config_init_defaults (UffdShimConfig *cfg);
+
+/* Parses @data (key file text) on top of the defaults. Pure: no I/O except
+ * resolving qemu_user (skipped when @resolve_user is FALSE). On error the
+ * message names the group, the key and the problem. */
+gboolean uffd_shim_config_parse (UffdShimConfig *cfg, const char *data, gsize len,
+                                 gboolean resolve_user, GError **error);
+
+/* Loads @path (a missing file means defaults when @missing_ok). */
+gboolean uffd_shim_config_load (UffdShimConfig *cfg, const char *path,
+                                gboolean missing_ok, GError **error);
+
+/* Domain filter used by broker policy and hook: deny wins, empty allow = all. */
+gboolean uffd_shim_config_domain_allowed (const UffdShimConfig *cfg, const char *name);
+
+void uffd_shim_config_clear (UffdShimConfig *cfg);
+
+#endif

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The grant table: creation, use, ending, and its persistent text form (pure, no I/O). */
+#include "grants.h"
+
+#include <string.h>
+
+#include "protocol.h"
+
+struct UffdShimGrants {
+    GPtrArray *list; /* UffdShimGrant*, active and ended */
+    guint max_active;
+};
+
+static void
+grant_free (gpointer p)
+{
+    UffdShimGrant *gr = p;
+
+    g_free (gr->name);
+    g_free (gr);
+}
+
+UffdShimGrants *
+uffd_shim_grants_new (guint max_active)
+{
+    UffdShimGrants *g = g_new0 (UffdShimGrants, 1);
+
+    g->list = g_ptr_array_new_with_free_func (grant_free);
+    g->max_active = max_active;
+    return g;
+}
+
+void
+uffd_shim_grants_free (UffdShimGrants *g)
+{
+    if (!g)
+        return;
+    g_ptr_array_unref (g->list);
+    g_free (g);
+}
+
+const char *
+uffd_shim_grant_state_name (guint32 state)
+{
+    static const char *const names[] = { "active", "expired", "exhausted", "revoked", "exited" };
+
+    return state < G_N_ELEMENTS (names) ? names[state] : "unknown";
+}
+
+void
+uffd_shim_uuid_format (const guint8 *u, char out[37])
+{
+    g_snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+                u[12], u[13], u[14], u[15]);
+}
+
+gboolean
+uffd_shim_uuid_parse (const char *text, guint8 *uuid)
+{
+    guint8 out[UFFD_SHIM_UUID_LEN];
+    gsize j = 0;
+
+    if (!text || strlen (text) != 36)
+        return FALSE;
+    for (gsize i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return FALSE;
+            i++;
+            continue;
+        }
+        int hi = g_ascii_xdigit_value (text[i]), lo = g_ascii_xdigit_value (text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return FALSE;
+        out[j++] = (guint8) (hi << 4 | lo);
+        i += 2;
+    }
+    memcpy (uuid, out, sizeof out);
+    return TRUE;
+}
+
+static gboolean
+name_ok (const char *name)
+{
+    char buf[UFFD_SHIM_NAME_MAX] = { 0 };
+    gsize n = name ? strlen (name) : 0;
+
+    if (n == 0 || n >= sizeof buf)
+        return FALSE;
+    memcpy (buf, name, n);
+    return uffd_shim_name_valid (buf);
+}
+
+UffdShimGrant *
+uffd_shim_grants_lookup (UffdShimGrants *g, const char *name)
+{
+    UffdShimGrant *best = NULL;
+
+    for (guint i = 0; i < g->list->len; i++) {
+        UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+        if (!g_str_equal (gr->name, name))
+            continue;
+        if (gr->state == UFFD_SHIM_GRANT_ACTIVE)
+            return gr;
+        if (!best || gr->ended > best->ended)
+            best = gr;
+    }
+    return best;
+}
+
+guint
+uffd_shim_grants_active_count (UffdShimGrants *g)
+{
+    guint n = 0;
+
+    for (guint i = 0; i < g->list->len; i++)
+        if (((UffdShimGrant *) g_ptr_array_index (g->list, i))->state == UFFD_SHIM_GRANT_ACTIVE)
+            n++;
+    return n;
+}
+
+static void
+end_grant (UffdShimGrant *gr, guint32 state, gint64 now)
+{
+    gr->state = state;
+    gr->ended = now;
+    gr->uses_left = 0;
+}
+
+/* Drops ended grants of @name: only the newest outcome matters. */
+static void
+forget_ended (UffdShimGrants *g, const char *name)
+{
+    for (guint i = g->list->len; i-- > 0;) {
+        UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+        if (gr->state != UFFD_SHIM_GRANT_ACTIVE && g_str_equal (gr->name, name))
+            g_ptr_array_remove_index (g->list, i);
+    }
+}
+
+int
+uffd_shim_grants_add (UffdShimGrants *g, const char *name, const guint8 *uuid, gint64 now,
+                      guint32 lifetime_s, guint32 uses, gboolean replace)
+{
+    static const guint8 zero[UFFD_SHIM_UUID_LEN];
+    UffdShimGrant *old, *gr;
+
+    if (!name_ok (name) || !memcmp (uuid, zero, sizeof zero) || lifetime_s == 0 || uses == 0)
+        return UFFD_SHIM_E_INVALID;
+    old = uffd_shim_grants_lookup (g, name);
+    if (old && old->state == UFFD_SHIM_GRANT_ACTIVE) {
+        if (!replace)
+            return UFFD_SHIM_E_EXISTS;
+        g_ptr_array_remove (g->list, old);
+    } else if (uffd_shim_grants_active_count (g) >= g->max_active) {
+        return UFFD_SHIM_E_LIMIT;
+    }
+    forget_ended (g, name);
+    gr = g_new0 (UffdShimGrant, 1);
+    gr->name = g_strdup (name);
+    memcpy (gr->uuid, uuid, UFFD_SHIM_UUID_LEN);
+    gr->created = now;
+    gr->expires = now + lifetime_s;
+    gr->uses_left = gr->uses_max = uses;
+    gr->state = UFFD_SHIM_GRANT_ACTIVE;
+    g_ptr_array_add (g->list, gr);
+    return UFFD_SHIM_OK;
+}
+
+int
+uffd_shim_grants_end (UffdShimGrants *g, const char *name, guint32 state, gint64 now)
+{
+    UffdShimGrant *gr = uffd_shim_grants_lookup (g, name);
+
+    if (!gr || gr->state != UFFD_SHIM_GRANT_ACTIVE)
+        return UFFD_SHIM_E_NOT_FOUND;
+    forget_ended (g, name);
+    end_grant (gr, state, now);
+    return UFFD_SHIM_OK;
+}
+
+static gint
+by_state (gconstpointer a, gconstpointer b)
+{
+    const UffdShimGrant *x = *(UffdShimGrant *const *) a, *y = *(UffdShimGrant *const *) b;
+    gboolean xa = x->state == UFFD_SHIM_GRANT_ACTIVE, ya = y->state == UFFD_SHIM_GRANT_ACTIVE;
+
+    if (xa != ya)
+        return xa ? -1 : 1;
+    return (x->created > y->created) - (x->created < y->created);
+}
+
+GPtrArray *
+uffd_shim_grants_all (UffdShimGrants *g)
+{
+    g_ptr_array_sort (g->list, by_state);
+    return g->list;
+}
+
+gboolean
+uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
+                         void (*ended) (const UffdShimGrant *, gpointer), gpointer data)
+{
+    gboolean changed = FALSE;
+    guint tombstones = 0;
+
+    for (guint i = g->list->len; i-- > 0;) {
+        UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+
+        if (gr->state == UFFD_SHIM_GRANT_ACTIVE) {
+            if (now < gr->expires)
+                continue;
+            end_grant (gr, UFFD_SHIM_GRANT_EXPIRED, now);
+            if (ended)
+                ended (gr, data);
+            changed = TRUE;
+        }
+        if (now - gr->ended > UFFD_SHIM_TOMBSTONE_SECONDS || ++tombstones > UFFD_SHIM_TOMBSTONE_MAX) {
+            g_ptr_array_remove_index (g->list, i);
+            changed = TRUE;
+        }
+    }
+    return changed;
+}
+
+void
+uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *gr, pid_t pid, guint64 starttime,
+                          gboolean last, gint64 now)
+{
+    g_return_if_fail (gr->state == UFFD_SHIM_GRANT_ACTIVE && gr->uses_left > 0);
+    gr->pid = pid;
+    gr->starttime = starttime;
+    gr->uses_left--;
+    if (gr->uses_left == 0 || last) {
+        forget_ended (g, gr->name);
+        end_grant (gr, UFFD_SHIM_GRANT_EXHAUSTED, now);
+    }
+}
+
+#define STATE_GROUP_PREFIX "grant "
+
+char *
+uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len)
+{
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+
+    g_key_file_set_integer (kf, "uffd-shim", "version", 1);
+    for (guint i = 0; i < g->list->len; i++) {
+        UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+        g_autofree char *grp = g_strdup_printf (STATE_GROUP_PREFIX "%u", i);
+        char uuid[37];
+
+        uffd_shim_uuid_format (gr->uuid, uuid);
+        g_key_file_set_string (kf, grp, "name", gr->name);
+        g_key_file_set_string (kf, grp, "uuid", uuid);
+        g_key_file_set_int64 (kf, grp, "created", gr->created);
+        g_key_file_set_int64 (kf, grp, "expires", gr->expires);
+        g_key_file_set_uint64 (kf, grp, "uses-left", gr->uses_left);
+        g_key_file_set_uint64 (kf, grp, "uses-max", gr->uses_max);
+        g_key_file_set_int64 (kf, grp, "pid", gr->pid);
+        g_key_file_set_uint64 (kf, grp, "starttime", gr->starttime);
+        g_key_file_set_string (kf, grp, "state", uffd_shim_grant_state_name (gr->state));
+        g_key_file_set_int64 (kf, grp, "ended", gr->ended);
+    }
+    return g_key_file_to_data (kf, len, NULL);
+}
+
+static gboolean
+get_i64 (GKeyFile *kf, const char *grp, const char *key, gint64 min, gint64 max, gint64 *out)
+{
+    g_autofree char *v = g_key_file_get_value (kf, grp, key, NULL);
+    gint64 n;
+
+    if (!v || !g_ascii_string_to_signed (v, 10, min, max, &n, NULL))
+        return FALSE;
+    *out = n;
+    return TRUE;
+}
+
+static UffdShimGrant *
+parse_grant (GKeyFile *kf, const char *grp)
+{
+    g_autoptr (GError) e = NULL;
+    g_autofree char *name = g_key_file_get_string (kf, grp, "name", NULL);
+    g_autofree char *uuid = g_key_file_get_string (kf, grp, "uuid", NULL);
+    g_autofree char *state = g_key_file_get_string (kf, grp, "state", NULL);
+    gint64 created, expires, left, max, pid, start, ended;
+    guint32 st = UFFD_SHIM_GRANT_STATE_MAX_;
+    UffdShimGrant *gr;
+    guint8 u[UFFD_SHIM_UUID_LEN];
+
+    if (!name || !name_ok (name) || !uuid || !uffd_shim_uuid_parse (uuid, u) || !state)
+        return NULL;
+    for (guint32 s = 0; s < UFFD_SHIM_GRANT_STATE_MAX_; s++)
+        if (g_str_equal (state, uffd_shim_grant_state_name (s)))
+            st = s;
+    if (st == UFFD_SHIM_GRANT_STATE_MAX_ ||
+        !get_i64 (kf, grp, "created", 0, G_MAXINT64 / 2, &created) ||
+        !get_i64 (kf, grp, "expires", created, G_MAXINT64 / 2, &expires) ||
+        !get_i64 (kf, grp, "uses-max", 1, 1000, &max) ||
+        !get_i64 (kf, grp, "uses-left", 0, max, &left) ||
+        !get_i64 (kf, grp, "pid", 0, G_MAXINT32, &pid) ||
+        !get_i64 (kf, grp, "starttime", 0, G_MAXINT64, &start) ||
+        !get_i64 (kf, grp, "ended", 0, G_MAXINT64 / 2, &ended))
+        return NULL;
+    if ((st == UFFD_SHIM_GRANT_ACTIVE) != (left > 0))
+        return NULL;
+    gr = g_new0 (UffdShimGrant, 1);
+    gr->name = g_steal_pointer (&name);
+    memcpy (gr->uuid, u, sizeof u);
+    gr->created = created;
+    gr->expires = expires;
+    gr->uses_left = (guint32) left;
+    gr->uses_max = (guint32) max;
+    gr->pid = (pid_t) pid;
+    gr->starttime = (guint64) start;
+    gr->state = st;
+    gr->ended = ended;
+    return gr;
+}
+
+gboolean
+uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize len, guint *skipped,
+                            GError **error)
+{
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    g_auto (GStrv) groups = NULL;
+    guint bad = 0;
+
+    if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, error))
+        return FALSE;
+    g_ptr_array_set_size (g->list, 0);
+    groups = g_key_file_get_groups (kf, NULL);
+    for (gsize i = 0; groups[i]; i++) {
+        UffdShimGrant *gr;
+
+        if (g_str_equal (groups[i], "uffd-shim"))
+            continue;
+        gr = g_str_has_prefix (groups[i], STATE_GROUP_PREFIX) ? parse_grant (kf, groups[i]) : NULL;
+        if (!gr || (gr->state == UFFD_SHIM_GRANT_ACTIVE && uffd_shim_grants_lookup (g, gr->name) &&
+                    uffd_shim_grants_lookup (g, gr->name)->state == UFFD_SHIM_GRANT_ACTIVE) ||
+            (gr->state == UFFD_SHIM_GRANT_ACTIVE &&
+             uffd_shim_grants_active_count (g) >= g->max_active)) {
+            if (gr)
+                grant_free (gr);
+            bad++;
+            continue;
+        }
+        g_ptr_array_add (g->list, gr);
+    }
+    if (skipped)
+        *skipped = bad;
+    return TRUE;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The grant table: creation, use, ending, and its persistent text form (pure, no I/O). */
+#ifndef UFFD_SHIM_GRANTS_H
+#define UFFD_SHIM_GRANTS_H
+
+#include <glib.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "uffd-shim-proto.h"
+
+typedef struct {
+    char *name;
+    guint8 uuid[UFFD_SHIM_UUID_LEN];
+    gint64 created;     /* unix seconds */
+    gint64 expires;     /* unix seconds */
+    guint32 uses_left;
+    guint32 uses_max;
+    pid_t pid;          /* QEMU bound at first use, 0 before */
+    guint64 starttime;  /* that process's start time (clock ticks since boot) */
+    guint32 state;      /* enum uffd_shim_grant_state */
+    gint64 ended;       /* when state left ACTIVE, unix seconds */
+} UffdShimGrant;
+
+typedef struct UffdShimGrants UffdShimGrants;
+
+/* Ended grants are kept this long (and at most this many) so that a late
+ * request is told why it is refused (expired, exhausted, revoked). */
+#define UFFD_SHIM_TOMBSTONE_SECONDS 3600
+#define UFFD_SHIM_TOMBSTONE_MAX 1024
+
+UffdShimGrants *uffd_shim_grants_new (guint max_active);
+void uffd_shim_grants_free (UffdShimGrants *g);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimGrants, uffd_shim_grants_free)
+
+/* Adds an active grant; returns UFFD_SHIM_OK, E_EXISTS (active grant for the
+ * name and !replace), E_LIMIT or E_INVALID. */
+int uffd_shim_grants_add (UffdShimGrants *g, const char *name, const guint8 *uuid,
+                          gint64 now, guint32 lifetime_s, guint32 uses, gboolean replace);
+
+/* Ends the active grant of @name with @state; E_NOT_FOUND if there is none. */
+int uffd_shim_grants_end (UffdShimGrants *g, const char *name, guint32 state, gint64 now);
+
+/* The grant of @name (active, or the most recent ended one), or NULL. */
+UffdShimGrant *uffd_shim_grants_lookup (UffdShimGrants *g, const char *name);
+
+/* Active grants first, then ended ones; valid until the next change. */
+GPtrArray *uffd_shim_grants_all (UffdShimGrants *g);
+guint uffd_shim_grants_active_count (UffdShimGrants *g);
+
+/* Ends every active grant whose lifetime passed (calls @ended for each) and
+ * forgets old ended ones. Returns TRUE if anything changed. */
+gboolean uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
+                                  void (*ended) (const UffdShimGrant *, gpointer), gpointer data);
+
+/* Records one use by @pid/@starttime; ends the grant (EXHAUSTED) when the
+ * limit is reached or @last is set. */
+void uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *grant, pid_t pid,
+                               guint64 starttime, gboolean last, gint64 now);
+
+/* Text form for the state file. */
+char *uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len);
+/* Replaces the table with the parsed text; entries that fail validation are
+ * skipped and counted in *skipped. FALSE only if the text is no key file. */
+gboolean uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize len,
+                                     guint *skipped, GError **error);
+
+const char *uffd_shim_grant_state_name (guint32 state);
+
+/* Formats and parses the canonical 36-character UUID text. */
+void uffd_shim_uuid_format (const guint8 *uuid, char out[37]);
+gboolean uffd_shim_uuid_parse (const char *text, guint8 *uuid);
+
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libuffd-shim: obtain a userfaultfd for the caller's own memory, through the broker if needed. */
+#include "uffd-shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "protocol.h"
+#include "wire.h"
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO (0xAA, 0x00)
+#endif
+#define MISC_MAJOR 10
+#define EXPORT __attribute__ ((visibility ("default")))
+
+static void
+set_reason (int *reason, int r)
+{
+    if (reason)
+        *reason = r;
+}
+
+EXPORT const char *
+uffd_shim_strreason (int reason)
+{
+    return uffd_shim_reason_text (reason);
+}
+
+static int
+fail (int *reason, int r, int err)
+{
+    set_reason (reason, r);
+    errno = err;
+    return -1;
+}
+
+/* The fd must be the misc userfaultfd device opened for reading and writing. */
+static int
+device_fd_ok (int fd)
+{
+    struct stat st;
+    int fl = fcntl (fd, F_GETFL);
+
+    if (fl < 0 || (fl & O_ACCMODE) != O_RDWR)
+        return 0;
+    if (fstat (fd, &st) < 0 || !S_ISCHR (st.st_mode) || major (st.st_rdev) != MISC_MAJOR)
+        return 0;
+    return 1;
+}
+
+EXPORT int
+uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason)
+{
+    struct uffd_shim_request req = { 0 };
+    struct uffd_shim_reply rep;
+    unsigned char buf[sizeof rep + 1];
+    size_t len = 0;
+    int s, r, dev = -1;
+
+    if (!socket_path)
+        socket_path = getenv ("UFFD_SHIM_SOCKET");
+    if (!socket_path || !*socket_path)
+        socket_path = UFFD_SHIM_DEFAULT_SOCKET;
+
+    s = uffd_shim_wire_connect (socket_path, 5000);
+    if (s < 0)
+        return fail (reason, UFFD_SHIM_R_NO_BROKER, -s);
+    uffd_shim_hdr_init (&req.hdr, UFFD_SHIM_OP_GET_DEVICE, sizeof req, 0);
+    req.hints = (options & UFFD_SHIM_OPT_LAST) ? UFFD_SHIM_HINT_LAST : 0;
+    r = uffd_shim_wire_send (s, &req, sizeof req);
+    if (r == 0)
+        r = uffd_shim_wire_recv (s, buf, sizeof buf, &len, &dev);
+    close (s);
+    if (r < 0)
+        return fail (reason, r == -EPROTO ? UFFD_SHIM_R_BAD_REPLY : UFFD_SHIM_R_NO_BROKER, -r);
+    if (uffd_shim_parse_reply (buf, len, &rep) != UFFD_SHIM_OK) {
+        if (dev >= 0)
+            close (dev);
+        return fail (reason, UFFD_SHIM_R_BAD_REPLY, EPROTO);
+    }
+    if (rep.status != UFFD_SHIM_OK) {
+        if (dev >= 0)
+            close (dev);
+        return fail (reason, (int) rep.status, EPERM);
+    }
+    if (dev < 0 || !device_fd_ok (dev)) {
+        if (dev >= 0)
+            close (dev);
+        return fail (reason, UFFD_SHIM_R_BAD_FD, EPROTO);
+    }
+    set_reason (reason, UFFD_SHIM_OK);
+    return dev;
+}
+
+static int
+uffd_from_device (int dev, int flags, int *reason)
+{
+    int uffd = ioctl (dev, USERFAULTFD_IOC_NEW, flags);
+    int err = errno;
+
+    close (dev);
+    if (uffd < 0)
+        return fail (reason, UFFD_SHIM_R_IOCTL, err);
+    set_reason (reason, UFFD_SHIM_OK);
+    return uffd;
+}
+
+EXPORT int
+uffd_shim_userfaultfd (int flags, unsigned int options, int *reason)
+{
+    int fd;
+
+    if (!(options & UFFD_SHIM_OPT_BROKER_ONLY)) {
+        fd = (int) syscall (SYS_userfaultfd, flags);
+        if (fd >= 0) {
+            set_reason (reason, UFFD_SHIM_OK);
+            return fd;
+        }
+        /* Only a missing privilege is something the broker can help with. */
+        if (errno != EPERM)
+            return fail (reason, UFFD_SHIM_R_KERNEL, errno);
+        fd = open ("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (fd >= 0)
+            return uffd_from_device (fd, flags, reason);
+    }
+    fd = uffd_shim_get_device (NULL, options, reason);
+    if (fd < 0)
+        return -1;
+    return uffd_from_device (fd, flags, reason);
+}

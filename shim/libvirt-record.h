@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What libvirt recorded about a running domain: pid file, its lock owner, status XML. */
+#ifndef UFFD_SHIM_LIBVIRT_RECORD_H
+#define UFFD_SHIM_LIBVIRT_RECORD_H
+
+#include <glib.h>
+#include <sys/types.h>
+#include "uffd-shim-proto.h"
+
+typedef struct {
+    pid_t pidfile_pid;   /* contents of RUNDIR/NAME.pid */
+    pid_t lock_pid;      /* owner of the fcntl lock on it (libvirt leaves it with QEMU) */
+    pid_t status_pid;    /* <domstatus pid=...> in RUNDIR/NAME.xml */
+    guint8 uuid[UFFD_SHIM_UUID_LEN]; /* <domstatus><domain><uuid> */
+    char name[UFFD_SHIM_NAME_MAX];   /* <domstatus><domain><name> */
+} UffdShimLibvirtRecord;
+
+#define UFFD_SHIM_STATUS_XML_MAX (16u << 20)
+
+/* Reads the pid file and its lock owner. Both files must be regular files
+ * owned by root, not symlinks. */
+gboolean uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name,
+                                         UffdShimLibvirtRecord *rec, GError **error);
+/* Reads and parses the status XML into @rec. */
+gboolean uffd_shim_libvirt_read_status (const char *run_dir, const char *name,
+                                        UffdShimLibvirtRecord *rec, GError **error);
+
+/* Pure parsers. */
+gboolean uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid);
+gboolean uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec,
+                                     GError **error);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Peer identification: who is on the other end of a socket, as the kernel says. */
+#ifndef UFFD_SHIM_PEER_H
+#define UFFD_SHIM_PEER_H
+
+#include <glib.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;            /* SO_PEERCRED, at connect() time */
+    uid_t uid;
+    gid_t gid;
+    int pidfd;            /* SO_PEERPIDFD, or pidfd_open(pid) on older kernels */
+    uid_t uids[4];        /* real, effective, saved, fs uid from /proc/PID/status */
+    guint64 starttime;    /* /proc/PID/stat field 22 */
+    gboolean exe_known;   /* /proc/PID/exe could be read */
+    char exe[PATH_MAX];   /* its target, for the log */
+    dev_t exe_dev;        /* and its identity, for the decision */
+    ino_t exe_ino;
+} UffdShimPeer;
+
+/* Fills @p for the peer of the connected socket @sock. FALSE if the kernel
+ * gives no credentials or the process is already gone. */
+gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
+
+/* TRUE if the process behind p->pidfd is still alive and still has the start
+ * time read during identification (so its pid was not recycled). Checked
+ * after the decision, before the device is sent. */
+gboolean uffd_shim_peer_alive (const UffdShimPeer *p);
+
+void uffd_shim_peer_clear (UffdShimPeer *p);
+
+/* Pure parsers of /proc text. */
+gboolean uffd_shim_parse_proc_uids (const char *status, uid_t out[4]);
+gboolean uffd_shim_parse_proc_starttime (const char *stat, guint64 *out);
+
+/* Start time of @pid from /proc, or 0 if it is gone. */
+guint64 uffd_shim_proc_starttime (pid_t pid);
+
+#endif

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure encoding and validation of uffd-shim wire messages (no I/O, libc only). */
+#include "protocol.h"
+
+#include <string.h>
+
+#include "uffd-shim.h"
+
+void
+uffd_shim_hdr_init (struct uffd_shim_hdr *h, uint16_t op, uint32_t length, uint32_t flags)
+{
+    h->magic = UFFD_SHIM_MAGIC;
+    h->version = UFFD_SHIM_VERSION;
+    h->op = op;
+    h->length = length;
+    h->flags = flags;
+}
+
+/* Common checks: exact size, magic, version, length field, op, flags. */
+static int
+check_hdr (const void *buf, size_t len, size_t want, const uint16_t *ops, size_t nops,
+           uint32_t allowed_flags)
+{
+    struct uffd_shim_hdr h;
+    size_t i;
+
+    if (len < sizeof h)
+        return UFFD_SHIM_E_PROTOCOL;
+    memcpy (&h, buf, sizeof h);
+    if (h.magic != UFFD_SHIM_MAGIC)
+        return UFFD_SHIM_E_PROTOCOL;
+    if (h.version != UFFD_SHIM_VERSION)
+        return UFFD_SHIM_E_VERSION;
+    if (len != want || h.length != want)
+        return UFFD_SHIM_E_PROTOCOL;
+    for (i = 0; i < nops; i++)
+        if (h.op == ops[i])
+            break;
+    if (i == nops)
+        return UFFD_SHIM_E_PROTOCOL;
+    if (h.flags & ~allowed_flags)
+        return UFFD_SHIM_E_PROTOCOL;
+    return UFFD_SHIM_OK;
+}
+
+int
+uffd_shim_parse_request (const void *buf, size_t len, struct uffd_shim_request *out)
+{
+    static const uint16_t ops[] = { UFFD_SHIM_OP_GET_DEVICE };
+    int r = check_hdr (buf, len, sizeof *out, ops, 1, 0);
+
+    if (r != UFFD_SHIM_OK)
+        return r;
+    memcpy (out, buf, sizeof *out);
+    if (out->hints & ~UFFD_SHIM_HINTS_ALL || out->reserved != 0)
+        return UFFD_SHIM_E_PROTOCOL;
+    return UFFD_SHIM_OK;
+}
+
+int
+uffd_shim_parse_reply (const void *buf, size_t len, struct uffd_shim_reply *out)
+{
+    static const uint16_t ops[] = { UFFD_SHIM_OP_REPLY };
+    int r = check_hdr (buf, len, sizeof *out, ops, 1, 0);
+
+    if (r != UFFD_SHIM_OK)
+        return r;
+    memcpy (out, buf, sizeof *out);
+    if (out->status >= UFFD_SHIM_STATUS_MAX_ || out->count > UFFD_SHIM_MAX_GRANTS)
+        return UFFD_SHIM_E_PROTOCOL;
+    return UFFD_SHIM_OK;
+}
+
+static int
+zeroes (const void *p, size_t n)
+{
+    const unsigned char *c = p;
+
+    for (size_t i = 0; i < n; i++)
+        if (c[i])
+            return 0;
+    return 1;
+}
+
+int
+uffd_shim_name_valid (const char name[UFFD_SHIM_NAME_MAX])
+{
+    size_t n = strnlen (name, UFFD_SHIM_NAME_MAX);
+
+    if (n == 0 || n == UFFD_SHIM_NAME_MAX)
+        return 0;
+    if (!zeroes (name + n, UFFD_SHIM_NAME_MAX - n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) name[i];
+        if (c < 0x20 || c == 0x7f || c == '/')
+            return 0;
+    }
+    return 1;
+}
+
+int
+uffd_shim_parse_admin_request (const void *buf, size_t len, struct uffd_shim_admin_request *out)
+{
+    static const uint16_t ops[] = { UFFD_SHIM_OP_GRANT, UFFD_SHIM_OP_REVOKE,
+                                    UFFD_SHIM_OP_LIST, UFFD_SHIM_OP_STATUS };
+    int r = check_hdr (buf, len, sizeof *out, ops, 4, UFFD_SHIM_GRANT_FLAGS_ALL);
+
+    if (r != UFFD_SHIM_OK)
+        return r;
+    memcpy (out, buf, sizeof *out);
+    if (!zeroes (out->reserved, sizeof out->reserved))
+        return UFFD_SHIM_E_PROTOCOL;
+    switch (out->hdr.op) {
+    case UFFD_SHIM_OP_GRANT:
+        if (!uffd_shim_name_valid (out->name))
+            return UFFD_SHIM_E_INVALID;
+        if (zeroes (out->uuid, sizeof out->uuid))
+            return UFFD_SHIM_E_INVALID;
+        return UFFD_SHIM_OK;
+    case UFFD_SHIM_OP_REVOKE:
+        if (out->hdr.flags || out->lifetime_s || out->uses || !zeroes (out->uuid, sizeof out->uuid))
+            return UFFD_SHIM_E_PROTOCOL;
+        return uffd_shim_name_valid (out->name) ? UFFD_SHIM_OK : UFFD_SHIM_E_INVALID;
+    default: /* LIST, STATUS: everything else zero */
+        if (out->hdr.flags || out->lifetime_s || out->uses ||
+            !zeroes (out->uuid, sizeof out->uuid) || !zeroes (out->name, sizeof out->name))
+            return UFFD_SHIM_E_PROTOCOL;
+        return UFFD_SHIM_OK;
+    }
+}
+
+int
+uffd_shim_parse_grant_record (const void *buf, size_t len, struct uffd_shim_grant_record *out)
+{
+    static const uint16_t ops[] = { UFFD_SHIM_OP_RECORD };
+    int r = check_hdr (buf, len, sizeof *out, ops, 1, 0);
+
+    if (r != UFFD_SHIM_OK)
+        return r;
+    memcpy (out, buf, sizeof *out);
+    if (!uffd_shim_name_valid (out->name) || out->uses_left > out->uses_max)
+        return UFFD_SHIM_E_PROTOCOL;
+    return UFFD_SHIM_OK;
+}
+
+int
+uffd_shim_parse_status_record (const void *buf, size_t len, struct uffd_shim_status_record *out)
+{
+    static const uint16_t ops[] = { UFFD_SHIM_OP_RECORD };
+    int r = check_hdr (buf, len, sizeof *out, ops, 1, 0);
+
+    if (r != UFFD_SHIM_OK)
+        return r;
+    memcpy (out, buf, sizeof *out);
+    return out->reserved == 0 ? UFFD_SHIM_OK : UFFD_SHIM_E_PROTOCOL;
+}
+
+const char *
+uffd_shim_reason_text (int reason)
+{
+    switch (reason) {
+    case UFFD_SHIM_OK: return "success";
+    case UFFD_SHIM_E_PROTOCOL: return "malformed request";
+    case UFFD_SHIM_E_VERSION: return "unsupported protocol version";
+    case UFFD_SHIM_E_WRONG_UID: return "caller is not the configured QEMU user";
+    case UFFD_SHIM_E_WRONG_EXE: return "caller's executable is not an allowed emulator";
+    case UFFD_SHIM_E_NOT_GRANTED: return "caller is not the QEMU of a granted domain";
+    case UFFD_SHIM_E_EXPIRED: return "the domain's grant expired";
+    case UFFD_SHIM_E_EXHAUSTED: return "the domain's grant is used up";
+    case UFFD_SHIM_E_REVOKED: return "the domain's grant was revoked";
+    case UFFD_SHIM_E_DOMAIN_DENIED: return "the domain is excluded by the broker's allow/deny lists";
+    case UFFD_SHIM_E_UUID_MISMATCH: return "libvirt's record of the domain has another UUID than the grant";
+    case UFFD_SHIM_E_PEER_GONE: return "caller exited while the broker decided";
+    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd";
+    case UFFD_SHIM_E_NOT_ROOT: return "admin request from a non-root caller";
+    case UFFD_SHIM_E_EXISTS: return "the domain already has a grant";
+    case UFFD_SHIM_E_NOT_FOUND: return "no grant for the domain";
+    case UFFD_SHIM_E_INVALID: return "invalid domain name, UUID or limits";
+    case UFFD_SHIM_E_STATE: return "the broker could not save its grant state";
+    case UFFD_SHIM_E_LIMIT: return "too many grants";
+    case UFFD_SHIM_R_NO_BROKER: return "the uffd-shim broker socket could not be reached";
+    case UFFD_SHIM_R_BAD_REPLY: return "the broker's reply was malformed";
+    case UFFD_SHIM_R_BAD_FD: return "the broker sent an fd that is not /dev/userfaultfd";
+    case UFFD_SHIM_R_IOCTL: return "USERFAULTFD_IOC_NEW failed";
+    case UFFD_SHIM_R_KERNEL: return "userfaultfd(2) failed for a reason the broker cannot fix";
+    default: return "unknown reason";
+    }
+}

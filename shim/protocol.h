@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure encoding and validation of uffd-shim wire messages (no I/O, libc only). */
+#ifndef UFFD_SHIM_PROTOCOL_H
+#define UFFD_SHIM_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "uffd-shim-proto.h"
+
+/* Fills a header for a message of @length bytes. */
+void uffd_shim_hdr_init (struct uffd_shim_hdr *h, uint16_t op, uint32_t length, uint32_t flags);
+
+/* Each parser takes exactly the bytes received (@len is the record length)
+ * and returns UFFD_SHIM_OK or the status to report: E_VERSION for a foreign
+ * version, E_PROTOCOL for anything else that is wrong. */
+int uffd_shim_parse_request (const void *buf, size_t len, struct uffd_shim_request *out);
+int uffd_shim_parse_reply (const void *buf, size_t len, struct uffd_shim_reply *out);
+int uffd_shim_parse_admin_request (const void *buf, size_t len,
+                                   struct uffd_shim_admin_request *out);
+int uffd_shim_parse_grant_record (const void *buf, size_t len,
+                                  struct uffd_shim_grant_record *out);
+int uffd_shim_parse_status_record (const void *buf, size_t len,
+                                   struct uffd_shim_status_record *out);
+
+/* Validates a domain name field: non-empty, NUL inside the array, bytes after
+ * the NUL zero, no '/' and no control characters. */
+int uffd_shim_name_valid (const char name[UFFD_SHIM_NAME_MAX]);
+
+/* English text for a status code or a library reason (uffd-shim.h). */
+const char *uffd_shim_reason_text (int reason);
+
+#endif

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The broker's event loop: accepting clients, serving requests, keeping grants. */
+/*
+ * Theory of operation
+ * -------------------
+ * One thread, one GLib main loop. Each accepted connection gets a watch and
+ * a deadline (client-timeout-ms); it may send exactly one record. The record
+ * is read with recvmsg() into a buffer one byte larger than the largest valid
+ * message so that oversized records show up as MSG_TRUNC. A record that
+ * carries any fd, has truncated control data, the wrong size, magic,
+ * version, op, or non-zero reserved/unknown bits gets an error reply (when
+ * one can be formed) and the connection is closed; any received fds are
+ * closed first. A connection that sends nothing is closed at its deadline.
+ * So a bad client costs one fd and one small struct for at most the timeout,
+ * and never blocks anyone else. When max-clients connections are open, new
+ * ones are accepted and closed at once.
+ *
+ * A GET_DEVICE request is decided as follows (facts from the kernel only,
+ * see peer.c): identify the peer; find the grant whose domain's libvirt pid
+ * file names the peer's pid and whose lock the peer holds; read that
+ * domain's status XML; decide (policy.c); open /dev/userfaultfd; check the
+ * peer is still the same live process; send the fd; record the use. Every
+ * decision is one audit line.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "grants.h"
+#include "libvirt-record.h"
+#include "log.h"
+#include "peer.h"
+#include "policy.h"
+#include "protocol.h"
+
+#define DEVICE_PATH "/dev/userfaultfd"
+#define STATE_FILE "grants.state"
+
+struct UffdShimServer {
+    const UffdShimConfig *cfg;
+    int listen_fd[2]; /* [0] client, [1] admin */
+    guint listen_src[2];
+    guint tick_src;
+    UffdShimGrants *grants;
+    char *state_path;
+    GHashTable *clients; /* Client* set */
+    gint64 started;
+    guint64 handed_out, denied, dropped;
+};
+
+typedef struct {
+    UffdShimServer *srv;
+    int fd;
+    gboolean admin;
+    guint io_src;
+    guint timeout_src;
+} Client;
+
+static gint64
+now_s (void)
+{
+    return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static void
+client_free (gpointer p)
+{
+    Client *c = p;
+
+    if (c->io_src)
+        g_source_remove (c->io_src);
+    if (c->timeout_src)
+        g_source_remove (c->timeout_src);
+    close (c->fd);
+    g_free (c);
+}
+
+static void
+client_drop (Client *c, const char *why)
+{
+    if (why) {
+        c->srv->dropped++;
+        g_message ("dropped %s client fd %d: %s", c->admin ? "admin" : "uffd", c->fd, why);
+    }
+    g_hash_table_remove (c->srv->clients, c);
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static gboolean
+save_state (UffdShimServer *s, GError **error)
+{
+    gsize len = 0;
+    g_autofree char *data = uffd_shim_grants_to_data (s->grants, &len);
+
+    return g_file_set_contents_full (s->state_path, data, (gssize) len,
+                                     G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+}
+
+static void
+save_or_warn (UffdShimServer *s)
+{
+    g_autoptr (GError) e = NULL;
+
+    if (!save_state (s, &e))
+        g_warning ("cannot save grant state: %s", e->message);
+}
+
+static gboolean
+load_state (UffdShimServer *s, GError **error)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    guint skipped = 0;
+    g_autoptr (GError) e = NULL;
+    struct stat st;
+
+    if (lstat (s->state_path, &st) < 0 && errno == ENOENT)
+        return TRUE;
+    if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 0077)) {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                     "%s must be a regular file of uid %d with mode 0600", s->state_path,
+                     (int) geteuid ());
+        return FALSE;
+    }
+    if (!g_file_get_contents (s->state_path, &data, &len, &e) ||
+        !uffd_shim_grants_from_data (s->grants, data, len, &skipped, &e)) {
+        /* Fail closed: a damaged state file means no grants, not a dead broker. */
+        g_warning ("ignoring unreadable grant state %s: %s", s->state_path, e->message);
+        return TRUE;
+    }
+    if (skipped)
+        g_warning ("%s: skipped %u invalid grant entries", s->state_path, skipped);
+    g_message ("loaded %u active grant(s) from %s", uffd_shim_grants_active_count (s->grants),
+               s->state_path);
+    return TRUE;
+}
+
+static void
+audit_ended (const UffdShimGrant *g, gpointer data)
+{
+    char uuid[37];
+
+    uffd_shim_uuid_format (g->uuid, uuid);
+    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s", g->name, uuid,
+                     uffd_shim_grant_state_name (g->state));
+}
+
+/* Once a second: expire grants, end those whose QEMU exited. */
+static gboolean
+on_tick (gpointer data)
+{
+    UffdShimServer *s = data;
+    gint64 now = now_s ();
+    gboolean changed = uffd_shim_grants_expire (s->grants, now, audit_ended, NULL);
+    GPtrArray *all = uffd_shim_grants_all (s->grants);
+
+    for (guint i = 0; i < all->len; i++) {
+        UffdShimGrant *g = g_ptr_array_index (all, i);
+        if (g->state != UFFD_SHIM_GRANT_ACTIVE || !g->pid ||
+            uffd_shim_proc_starttime (g->pid) == g->starttime)
+            continue;
+        uffd_shim_grants_end (s->grants, g->name, UFFD_SHIM_GRANT_EXITED, now);
+        audit_ended (g, NULL);
+        changed = TRUE;
+        break; /* the array may have changed; the rest waits a second */
+    }
+    if (changed)
+        save_or_warn (s);
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static gboolean
+send_reply (int fd, uint32_t status, uint32_t count, int pass_fd)
+{
+    struct uffd_shim_reply rep = { 0 };
+    union {
+        char b[CMSG_SPACE (sizeof (int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { .iov_base = &rep, .iov_len = sizeof rep };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+    uffd_shim_hdr_init (&rep.hdr, UFFD_SHIM_OP_REPLY, sizeof rep, 0);
+    rep.status = status;
+    rep.count = count;
+    if (pass_fd >= 0) {
+        struct cmsghdr *c;
+        memset (&ctl, 0, sizeof ctl);
+        msg.msg_control = ctl.b;
+        msg.msg_controllen = sizeof ctl.b;
+        c = CMSG_FIRSTHDR (&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN (sizeof (int));
+        memcpy (CMSG_DATA (c), &pass_fd, sizeof (int));
+    }
+    return sendmsg (fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t) sizeof rep;
+}
+
+static gboolean
+send_record (int fd, const void *rec, gsize len)
+{
+    return send (fd, rec, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t) len;
+}
+
+/* ---- GET_DEVICE ------------------------------------------------------------ */
+
+static const char *
+status_name (int st)
+{
+    static const char *const names[] = {
+        "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
+        "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
+        "not-root", "exists", "not-found", "invalid", "state", "limit",
+    };
+    G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
+    return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
+}
+
+/* The grant whose libvirt pid file names @pid, locked by @pid. */
+static UffdShimGrant *
+find_grant_for_pid (UffdShimServer *s, pid_t pid)
+{
+    GPtrArray *all = uffd_shim_grants_all (s->grants);
+
+    for (guint i = 0; i < all->len; i++) {
+        UffdShimGrant *g = g_ptr_array_index (all, i);
+        UffdShimLibvirtRecord rec = { 0 };
+
+        if (uffd_shim_libvirt_read_pidfile (s->cfg->libvirt_run_dir, g->name, &rec, NULL) &&
+            rec.pidfile_pid == pid && rec.lock_pid == pid)
+            return g;
+    }
+    return NULL;
+}
+
+static GArray *
+emulator_ids (const UffdShimConfig *cfg)
+{
+    GArray *ids = g_array_new (FALSE, FALSE, sizeof (UffdShimFileId));
+
+    for (gsize i = 0; cfg->emulators && cfg->emulators[i]; i++) {
+        struct stat st;
+        if (stat (cfg->emulators[i], &st) == 0 && S_ISREG (st.st_mode)) {
+            UffdShimFileId id = { st.st_dev, st.st_ino };
+            g_array_append_val (ids, id);
+        }
+    }
+    return ids;
+}
+
+static void
+serve_get_device (Client *c, const struct uffd_shim_request *req)
+{
+    UffdShimServer *s = c->srv;
+    g_autoptr (GError) e = NULL;
+    g_autoptr (GArray) emus = NULL;
+    UffdShimPeer peer;
+    UffdShimLibvirtRecord rec = { 0 };
+    UffdShimPolicyInput in = { 0 };
+    UffdShimGrant *g = NULL;
+    char uuid[37] = "-";
+    int st, dev = -1;
+    gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
+
+    if (!uffd_shim_peer_identify (c->fd, &peer, &e)) {
+        uffd_shim_peer_clear (&peer);
+        s->denied++;
+        uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- (%s)",
+                         (int) peer.pid, e->message);
+        send_reply (c->fd, UFFD_SHIM_E_PEER_GONE, 0, -1);
+        return;
+    }
+    emus = emulator_ids (s->cfg);
+    in.qemu_uid = s->cfg->qemu_uid;
+    in.peer = &peer;
+    in.emulators = (const UffdShimFileId *) emus->data;
+    in.n_emulators = emus->len;
+    in.now = now_s ();
+    /* Only a peer of the QEMU user running an emulator is worth file I/O. */
+    st = uffd_shim_policy_decide (&in);
+    if (st == UFFD_SHIM_E_NOT_GRANTED) {
+        g = find_grant_for_pid (s, peer.pid);
+        if (g) {
+            in.grant = g;
+            in.domain_allowed = uffd_shim_config_domain_allowed (s->cfg, g->name);
+            if (uffd_shim_libvirt_read_status (s->cfg->libvirt_run_dir, g->name, &rec, &e))
+                in.status = &rec;
+            st = uffd_shim_policy_decide (&in);
+        }
+    }
+    if (st == UFFD_SHIM_OK) {
+        dev = open (DEVICE_PATH, O_RDWR | O_CLOEXEC);
+        if (dev < 0) {
+            g_warning ("cannot open " DEVICE_PATH ": %s", g_strerror (errno));
+            st = UFFD_SHIM_E_INTERNAL;
+        } else if (!uffd_shim_peer_alive (&peer)) {
+            st = UFFD_SHIM_E_PEER_GONE;
+        }
+    }
+    if (g)
+        uffd_shim_uuid_format (g->uuid, uuid);
+    if (st == UFFD_SHIM_OK && send_reply (c->fd, UFFD_SHIM_OK, 0, dev)) {
+        s->handed_out++;
+        uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, last, in.now);
+        uffd_shim_audit ("decision=grant reason=ok pid=%d uid=%d exe=%s domain=%s uuid=%s "
+                         "uses-left=%u last=%s",
+                         (int) peer.pid, (int) peer.uid, peer.exe, g->name, uuid, g->uses_left,
+                         last ? "yes" : "no");
+        if (g->state != UFFD_SHIM_GRANT_ACTIVE)
+            audit_ended (g, NULL);
+        save_or_warn (s);
+    } else {
+        if (st == UFFD_SHIM_OK)
+            st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
+        s->denied++;
+        uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
+                         status_name (st), (int) peer.pid, (int) peer.uid, peer.exe,
+                         g ? g->name : "-", uuid);
+        send_reply (c->fd, (uint32_t) st, 0, -1);
+    }
+    if (dev >= 0)
+        close (dev);
+    uffd_shim_peer_clear (&peer);
+}
+
+/* ---- admin ------------------------------------------------------------------ */
+
+static void
+serve_list (Client *c)
+{
+    GPtrArray *all = uffd_shim_grants_all (c->srv->grants);
+    guint n = uffd_shim_grants_active_count (c->srv->grants);
+
+    if (!send_reply (c->fd, UFFD_SHIM_OK, n, -1))
+        return;
+    for (guint i = 0; i < n; i++) {
+        const UffdShimGrant *g = g_ptr_array_index (all, i);
+        struct uffd_shim_grant_record r = { 0 };
+
+        uffd_shim_hdr_init (&r.hdr, UFFD_SHIM_OP_RECORD, sizeof r, 0);
+        memcpy (r.uuid, g->uuid, sizeof r.uuid);
+        r.created = g->created;
+        r.expires = g->expires;
+        r.uses_left = g->uses_left;
+        r.uses_max = g->uses_max;
+        r.pid = g->pid;
+        r.state = g->state;
+        g_strlcpy (r.name, g->name, sizeof r.name);
+        if (!send_record (c->fd, &r, sizeof r))
+            return;
+    }
+}
+
+static void
+serve_status (Client *c)
+{
+    UffdShimServer *s = c->srv;
+    struct uffd_shim_status_record r = { 0 };
+
+    uffd_shim_hdr_init (&r.hdr, UFFD_SHIM_OP_RECORD, sizeof r, 0);
+    r.pid = getpid ();
+    r.grants = uffd_shim_grants_active_count (s->grants);
+    r.started = s->started;
+    r.handed_out = s->handed_out;
+    r.denied = s->denied;
+    r.dropped = s->dropped;
+    r.clients = g_hash_table_size (s->clients);
+    if (send_reply (c->fd, UFFD_SHIM_OK, 1, -1))
+        send_record (c->fd, &r, sizeof r);
+}
+
+static int
+serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
+{
+    const UffdShimConfig *cfg = s->cfg;
+    guint32 life = req->lifetime_s ? req->lifetime_s : cfg->grant_lifetime_s;
+    guint32 uses = req->uses ? req->uses : cfg->grant_uses;
+    g_autoptr (GError) e = NULL;
+    char uuid[37];
+    int st;
+
+    uffd_shim_uuid_format (req->uuid, uuid);
+    if (!uffd_shim_config_domain_allowed (cfg, req->name))
+        st = UFFD_SHIM_E_DOMAIN_DENIED;
+    else if (life > 7 * 24 * 3600 || uses > 1000)
+        st = UFFD_SHIM_E_INVALID;
+    else
+        st = uffd_shim_grants_add (s->grants, req->name, req->uuid, now_s (), life, uses,
+                                   (req->hdr.flags & UFFD_SHIM_GRANT_REPLACE) != 0);
+    if (st == UFFD_SHIM_OK && !save_state (s, &e)) {
+        g_warning ("cannot save grant state: %s", e->message);
+        uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
+        st = UFFD_SHIM_E_STATE;
+    }
+    uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", req->name,
+                     uuid, life, uses, status_name (st));
+    return st;
+}
+
+static int
+serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
+{
+    int st = uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
+
+    uffd_shim_audit ("grant-revoke domain=%s result=%s", req->name, status_name (st));
+    if (st == UFFD_SHIM_OK)
+        save_or_warn (s);
+    return st;
+}
+
+static void
+serve_admin (Client *c, const void *buf, gsize len)
+{
+    struct uffd_shim_admin_request req;
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    int st;
+
+    if (getsockopt (c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
+        uffd_shim_audit ("admin decision=deny reason=not-root pid=%d uid=%d", (int) cred.pid,
+                         (int) cred.uid);
+        send_reply (c->fd, UFFD_SHIM_E_NOT_ROOT, 0, -1);
+        return;
+    }
+    st = uffd_shim_parse_admin_request (buf, len, &req);
+    if (st != UFFD_SHIM_OK) {
+        c->srv->dropped++;
+        send_reply (c->fd, (uint32_t) st, 0, -1);
+        return;
+    }
+    switch (req.hdr.op) {
+    case UFFD_SHIM_OP_LIST:
+        serve_list (c);
+        return;
+    case UFFD_SHIM_OP_STATUS:
+        serve_status (c);
+        return;
+    case UFFD_SHIM_OP_GRANT:
+        st = serve_grant (c->srv, &req);
+        break;
+    default:
+        st = serve_revoke (c->srv, &req);
+        break;
+    }
+    send_reply (c->fd, (uint32_t) st, 0, -1);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void
+close_received_fds (struct msghdr *msg)
+{
+    for (struct cmsghdr *h = CMSG_FIRSTHDR (msg); h; h = CMSG_NXTHDR (msg, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN (0)) / sizeof (int); i++) {
+            int f;
+            memcpy (&f, CMSG_DATA (h) + i * sizeof (int), sizeof f);
+            close (f);
+        }
+    }
+}
+
+static gboolean
+on_client_io (int fd, GIOCondition cond, gpointer data)
+{
+    Client *c = data;
+    /* One byte more than the largest valid record: oversize shows as MSG_TRUNC. */
+    unsigned char buf[sizeof (struct uffd_shim_admin_request) + 1];
+    union {
+        char b[CMSG_SPACE (8 * sizeof (int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                          .msg_controllen = sizeof ctl.b };
+    ssize_t n = recvmsg (fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    c->io_src = 0; /* this source ends here in every other case */
+    if (n < 0) {
+        client_drop (c, g_strerror (errno));
+        return G_SOURCE_REMOVE;
+    }
+    if (msg.msg_controllen > 0) {
+        close_received_fds (&msg);
+        send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
+        client_drop (c, (msg.msg_flags & MSG_CTRUNC) ? "too many fds / truncated control data"
+                                                     : "unexpected fd or control data attached");
+        return G_SOURCE_REMOVE;
+    }
+    if (n == 0) {
+        client_drop (c, "closed without a request");
+        return G_SOURCE_REMOVE;
+    }
+    if (msg.msg_flags & MSG_TRUNC) {
+        send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
+        client_drop (c, "oversized message");
+        return G_SOURCE_REMOVE;
+    }
+    if (c->admin) {
+        serve_admin (c, buf, (gsize) n);
+    } else {
+        struct uffd_shim_request req;
+        int st = uffd_shim_parse_request (buf, (gsize) n, &req);
+
+        if (st != UFFD_SHIM_OK) {
+            send_reply (fd, (uint32_t) st, 0, -1);
+            client_drop (c, st == UFFD_SHIM_E_VERSION ? "unsupported protocol version"
+                                                      : "malformed request");
+            return G_SOURCE_REMOVE;
+        }
+        serve_get_device (c, &req);
+    }
+    client_drop (c, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_client_timeout (gpointer data)
+{
+    Client *c = data;
+
+    c->timeout_src = 0;
+    client_drop (c, "timed out before sending a request");
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_accept (int lfd, GIOCondition cond, gpointer data)
+{
+    UffdShimServer *s = data;
+
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        Client *c;
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                g_warning ("accept: %s", g_strerror (errno));
+            break;
+        }
+        if (g_hash_table_size (s->clients) >= s->cfg->max_clients) {
+            s->dropped++;
+            close (fd);
+            continue;
+        }
+        c = g_new0 (Client, 1);
+        c->srv = s;
+        c->fd = fd;
+        c->admin = lfd == s->listen_fd[1];
+        c->io_src = g_unix_fd_add (fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client_io, c);
+        c->timeout_src = g_timeout_add (s->cfg->client_timeout_ms, on_client_timeout, c);
+        g_hash_table_add (s->clients, c);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+UffdShimServer *
+uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GError **error)
+{
+    g_autoptr (UffdShimServer) s = g_new0 (UffdShimServer, 1);
+
+    s->cfg = cfg;
+    s->listen_fd[0] = client_fd;
+    s->listen_fd[1] = admin_fd;
+    s->grants = uffd_shim_grants_new (cfg->max_grants);
+    s->state_path = g_build_filename (cfg->state_dir, STATE_FILE, NULL);
+    s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, client_free, NULL);
+    s->started = now_s ();
+    if (!load_state (s, error))
+        return NULL;
+    uffd_shim_grants_expire (s->grants, s->started, audit_ended, NULL);
+    for (int i = 0; i < 2; i++)
+        s->listen_src[i] = g_unix_fd_add (s->listen_fd[i], G_IO_IN, on_accept, s);
+    s->tick_src = g_timeout_add_seconds (1, on_tick, s);
+    return g_steal_pointer (&s);
+}
+
+void
+uffd_shim_server_free (UffdShimServer *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (s->listen_src[i])
+            g_source_remove (s->listen_src[i]);
+        if (s->listen_fd[i] >= 0)
+            close (s->listen_fd[i]);
+    }
+    if (s->tick_src)
+        g_source_remove (s->tick_src);
+    g_clear_pointer (&s->clients, g_hash_table_unref);
+    uffd_shim_grants_free (s->grants);
+    g_free (s->state_path);
+    g_free (s);
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* uffd-shimd: the broker that hands /dev/userfaultfd to granted QEMU processes. */
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "privdrop.h"
+#include "server.h"
+
+static gboolean
+on_signal (gpointer loop)
+{
+    g_main_loop_quit (loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+open_sockets (const UffdShimConfig *cfg, int *client_fd, int *admin_fd, GError **error)
+{
+    g_autofree char *cdir = g_path_get_dirname (cfg->socket);
+    g_autofree char *adir = g_path_get_dirname (cfg->admin_socket);
+
+    if (!uffd_shim_safe_dir (cfg->state_dir, 0755, error))
+        return FALSE;
+    if (uffd_shim_listen_systemd (cfg->socket, cfg->admin_socket, client_fd, admin_fd, error)) {
+        if (*client_fd < 0 || *admin_fd < 0) {
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                         "socket activation must pass both sockets (FileDescriptorName=uffd "
+                         "and FileDescriptorName=admin)");
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (error && *error)
+        return FALSE;
+    if (!uffd_shim_safe_dir (cdir, 0755, error) || !uffd_shim_safe_dir (adir, 0755, error))
+        return FALSE;
+    *client_fd = uffd_shim_listen (cfg->socket, cfg->socket_mode, error);
+    if (*client_fd < 0)
+        return FALSE;
+    *admin_fd = uffd_shim_listen (cfg->admin_socket, 0600, error);
+    return *admin_fd >= 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    g_autofree char *config_path = NULL;
+    g_autofree char *log_mode = NULL;
+    gboolean check_only = FALSE, version = FALSE;
+    GOptionEntry entries[] = {
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+          "Configuration file (default " UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf)", "PATH" },
+        { "log", 'l', 0, G_OPTION_ARG_STRING, &log_mode, "Log to 'stderr' or 'syslog'", "WHERE" },
+        { "check-config", 0, 0, G_OPTION_ARG_NONE, &check_only, "Validate the configuration and exit", NULL },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+        { NULL },
+    };
+    g_autoptr (GOptionContext) ctx = g_option_context_new ("- hand /dev/userfaultfd to granted QEMU processes");
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GMainLoop) loop = NULL;
+    g_autoptr (UffdShimServer) srv = NULL;
+    UffdShimConfig cfg;
+    int client_fd = -1, admin_fd = -1;
+
+    setlocale (LC_ALL, "");
+    g_option_context_add_main_entries (ctx, entries, NULL);
+    if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+        fprintf (stderr, "uffd-shimd: %s\n", error->message);
+        return 2;
+    }
+    if (version) {
+        printf ("uffd-shimd %s\n", UFFD_SHIM_VERSION_STRING);
+        return 0;
+    }
+    if (!config_path)
+        config_path = g_strdup (g_getenv ("UFFD_SHIM_CONFIG") ? g_getenv ("UFFD_SHIM_CONFIG")
+                                                            : UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf");
+    uffd_shim_config_init_defaults (&cfg);
+    if (!uffd_shim_config_load (&cfg, config_path, TRUE, &error)) {
+        fprintf (stderr, "uffd-shimd: bad configuration: %s\n", error->message);
+        return 1;
+    }
+    if (check_only) {
+        printf ("uffd-shimd: %s: OK\n", config_path);
+        return 0;
+    }
+    uffd_shim_log_init ("uffd-shimd", log_mode ? log_mode : cfg.log);
+    if (log_mode && !g_str_equal (log_mode, "stderr") && !g_str_equal (log_mode, "syslog")) {
+        g_warning ("--log %s: expected stderr or syslog", log_mode);
+        return 2;
+    }
+    umask (0077);
+    if (!open_sockets (&cfg, &client_fd, &admin_fd, &error)) {
+        g_warning ("%s", error->message);
+        return 1;
+    }
+    loop = g_main_loop_new (NULL, FALSE);
+    srv = uffd_shim_server_new (&cfg, client_fd, admin_fd, &error);
+    if (!srv) {
+        g_warning ("%s", error->message);
+        return 1;
+    }
+    if (!uffd_shim_drop_privileges (&error)) {
+        g_warning ("%s", error->message);
+        return 1;
+    }
+    g_unix_signal_add (SIGTERM, on_signal, loop);
+    g_unix_signal_add (SIGINT, on_signal, loop);
+    g_message ("listening on %s (clients) and %s (admin); QEMU user %s (uid %d), libvirt run dir %s",
+               cfg.socket, cfg.admin_socket, cfg.qemu_user, (int) cfg.qemu_uid, cfg.libvirt_run_dir);
+    uffd_shim_notify ("READY=1\nSTATUS=serving");
+    g_main_loop_run (loop);
+    uffd_shim_notify ("STOPPING=1");
+    g_message ("stopping; grants are kept in %s", cfg.state_dir);
+    g_clear_pointer (&srv, uffd_shim_server_free);
+    uffd_shim_config_clear (&cfg);
+    return 0;
+}

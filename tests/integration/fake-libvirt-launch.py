@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Starts a command the way libvirt starts QEMU: locked pid file, status XML, then drop to a uid and exec.
+"""usage: fake-libvirt-launch.py --run-dir DIR --name NAME --uuid UUID --uid N [--gid N] -- CMD...
+
+Runs as root. Writes DIR/NAME.pid with its own pid and holds an fcntl write
+lock on it across exec (as libvirt's virPidFileAcquirePath does, the lock
+stays with the exec'd program), writes DIR/NAME.xml (<domstatus pid=...>),
+both root-owned, then drops to uid/gid with no supplementary groups and no
+capabilities, and execs CMD. The broker cannot tell this from libvirt.
+"""
+import argparse
+import fcntl
+import os
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--uuid", required=True)
+    ap.add_argument("--uid", type=int, required=True)
+    ap.add_argument("--gid", type=int)
+    ap.add_argument("--no-lock", action="store_true", help="write the pid file but hold no lock")
+    ap.add_argument("--status-pid", type=int, help="pid to put in the status XML (default: own)")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    if not cmd:
+        ap.error("no command")
+    pid = os.getpid()
+    pidfile = os.path.join(a.run_dir, a.name + ".pid")
+    fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    if not a.no_lock:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"%d" % pid)
+    os.set_inheritable(fd, True)  # the lock lives as long as this fd, in the exec'd program
+    xml = ("<domstatus state='running' reason='booted' pid='%d'>\n"
+           "  <domain type='qemu' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
+           "  </domain>\n</domstatus>\n") % (a.status_pid or pid, a.name, a.uuid)
+    tmp = os.path.join(a.run_dir, a.name + ".xml.new")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(xml)
+    os.rename(tmp, os.path.join(a.run_dir, a.name + ".xml"))
+    gid = a.gid if a.gid is not None else a.uid
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(a.uid, a.uid, a.uid)
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

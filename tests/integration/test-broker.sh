@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Broker end to end without QEMU: unprivileged uffds, kernel-mode faults, every denial, restart.
+set -u
+. "$(dirname "$0")/../lib/common.sh"
+
+require_root
+require_device
+require_cmd python3 setpriv
+require_knob_zero
+
+QEMU_UID=64055
+OTHER_UID=12345
+make_workdir
+cp "$UFFD_PROBE" "$WORK/probe"
+chmod 0755 "$WORK/probe"
+cp "$WORK/probe" "$WORK/probe-copy"   # same bytes, another inode: not an allowed emulator
+LAUNCH="$TESTS_DIR/integration/fake-libvirt-launch.py"
+BROKER_QEMU_UID=$QEMU_UID BROKER_EMULATORS="$WORK/probe" write_broker_config "$WORK/broker.conf"
+export UFFD_SHIM_SOCKET="$WORK/run/uffd.sock"
+
+UUID1=6f1c2a9e-1111-4a7b-9c3d-0123456789ab
+UUID2=6f1c2a9e-2222-4a7b-9c3d-0123456789ab
+
+# as_user UID CMD...: run with no privileges at all.
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
+# launched NAME UUID UID [launcher opts] -- probe args: run the probe as libvirt would run QEMU.
+launched() {
+    local name=$1 uuid=$2 uid=$3; shift 3
+    local opts=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    python3 "$LAUNCH" --run-dir "$WORK/libvirt" --name "$name" --uuid "$uuid" --uid "$uid" "${opts[@]}" -- "$@"
+}
+# expect_reason CODE NAME OUTPUT
+has_reason() { grep -q "reason $1:" <<<"$2"; }
+audit_has() { grep -q "audit: .*$1" "$BROKER_LOG"; }
+
+tap_plan 24
+
+out=$(as_user $OTHER_UID "$WORK/probe" syscall --no-fault)
+check "unprivileged userfaultfd() is refused with EPERM at knob 0" grep -q "uffd: EPERM" <<<"$out"
+
+out=$(as_user $OTHER_UID "$WORK/probe" umo)
+check "a user-mode-only uffd cannot resolve a kernel-mode fault (EFAULT)" grep -q "kernel-fault: EFAULT" <<<"$out"
+diag "$out"
+
+start_broker "$WORK/broker.conf" || { not_ok "broker starts"; tap_done; }
+ok "broker starts with a private config"
+
+out=$(launched dom1 $UUID1 $QEMU_UID -- "$WORK/probe" library)
+check "without a grant the QEMU user is denied (not-granted)" has_reason 5 "$out"
+check "the denial is audited" audit_has "decision=deny reason=not-granted pid=[0-9]* uid=$QEMU_UID exe=$WORK/probe"
+
+ctl grant dom1 $UUID1 >/dev/null
+out=$(launched dom1 $UUID1 $QEMU_UID -- "$WORK/probe" library)
+diag "$out"
+check "with a grant, the library's uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
+check "the hand-out is audited with domain and uuid" audit_has "decision=grant reason=ok pid=[0-9]* uid=$QEMU_UID exe=$WORK/probe domain=dom1 uuid=$UUID1"
+check "the grant recorded one use" grep -q '"uses_left" : 7' <<<"$(ctl --json grants)"
+
+out=$(launched dom1 $UUID1 $OTHER_UID -- "$WORK/probe" library)
+check "another uid is denied (wrong-uid)" has_reason 3 "$out"
+check "wrong-uid is audited" audit_has "decision=deny reason=wrong-uid pid=[0-9]* uid=$OTHER_UID"
+
+out=$(launched dom1 $UUID1 $QEMU_UID -- "$WORK/probe-copy" library)
+check "another executable is denied (wrong-exe)" has_reason 4 "$out"
+
+out=$(launched other $UUID2 $QEMU_UID -- "$WORK/probe" library)
+check "the QEMU uid but not the granted domain's pid is denied (not-granted)" has_reason 5 "$out"
+
+ctl grant dom2 $UUID2 >/dev/null
+out=$(launched dom2 $UUID2 $QEMU_UID --no-lock -- "$WORK/probe" library)
+check "a pid file the peer does not hold locked does not identify it" has_reason 5 "$out"
+out=$(launched dom2 $UUID1 $QEMU_UID -- "$WORK/probe" library)
+check "a domain whose libvirt record has another UUID is denied (uuid-mismatch)" has_reason 10 "$out"
+out=$(as_user $QEMU_UID env UFFD_SHIM_SOCKET="$UFFD_SHIM_SOCKET" "$WORK/probe" library)
+check "a QEMU-uid process that is no domain's QEMU is denied" has_reason 5 "$out"
+
+ctl revoke dom2 >/dev/null
+out=$(launched dom2 $UUID2 $QEMU_UID -- "$WORK/probe" library)
+check "a revoked grant is denied (revoked)" has_reason 8 "$out"
+
+ctl grant dom3 $UUID1 --uses 1 >/dev/null
+launched dom3 $UUID1 $QEMU_UID -- "$WORK/probe" library >/dev/null
+out=$(launched dom3 $UUID1 $QEMU_UID -- "$WORK/probe" library)
+check "a used-up grant is denied (exhausted)" has_reason 7 "$out"
+
+ctl grant dom4 $UUID2 --lifetime 1 >/dev/null
+sleep 2.2
+out=$(launched dom4 $UUID2 $QEMU_UID -- "$WORK/probe" library)
+check "an expired grant is denied (expired)" has_reason 6 "$out"
+check "the expiry is audited" audit_has "grant-end domain=dom4 uuid=$UUID2 why=expired"
+
+# Restart: the grant survives (an in-flight migration keeps working).
+ctl grant dom5 $UUID2 >/dev/null
+stop_pid "$BROKER_PID"
+start_broker "$WORK/broker.conf" || not_ok "broker restarts"
+check "an active grant survives a broker restart" grep -q '"domain" : "dom5"' <<<"$(ctl --json grants)"
+out=$(launched dom5 $UUID2 $QEMU_UID -- "$WORK/probe" library)
+check "and is served after the restart" grep -q "kernel-fault: resolved" <<<"$out"
+check "revoked/expired/exhausted grants are not listed as active" \
+    bash -c '! grep -qE "\"domain\" : \"dom[234]\"" <<<"$1"' _ "$(ctl --json grants)"
+check "a non-root admin client is refused" \
+    bash -c '! setpriv --reuid=12345 --regid=12345 --clear-groups "$@" status >/dev/null 2>&1' _ "$UFFD_SHIMCTL" --config "$BROKER_CONFIG"
+check "the knob still reads 0" test "$(knob)" = 0
+tap_done

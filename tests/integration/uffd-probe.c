@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Test probe: obtains a userfaultfd one way and checks whether it resolves a kernel-mode fault. */
+/*
+ * usage: uffd-probe syscall|library|umo [--no-fault]
+ *   syscall  userfaultfd(2) with O_CLOEXEC (full mode)
+ *   library  uffd_shim_userfaultfd() (broker when the kernel refuses)
+ *   umo      userfaultfd(2) with UFFD_USER_MODE_ONLY
+ * The fault check registers one missing page and read()s a pipe into it, so
+ * the kernel itself (copy_to_user) faults on the page. A full uffd delivers
+ * that fault; we resolve it with UFFDIO_COPY and the read completes with the
+ * piped bytes. A user-mode-only uffd refuses kernel faults: read() -> EFAULT.
+ * Output, one line: "uffd: ok|EPERM|<error>" then "kernel-fault: resolved|EFAULT|<error>".
+ * Exit: 0 resolved, 1 kernel fault failed, 2 no uffd, 3 usage/setup error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uffd-shim.h"
+
+static int pipefd[2];
+static char *page;
+static long psize;
+static ssize_t read_result;
+static int read_errno;
+
+static void *
+reader (void *arg)
+{
+    read_result = read (pipefd[0], page, (size_t) psize);
+    read_errno = errno;
+    return NULL;
+}
+
+static int
+kernel_fault_check (int uffd)
+{
+    struct uffdio_api api = { .api = UFFD_API };
+    struct uffdio_register reg = { 0 };
+    char *src;
+    pthread_t t;
+
+    psize = sysconf (_SC_PAGESIZE);
+    /* poll() on a uffd needs O_NONBLOCK (else it reports POLLERR). */
+    fcntl (uffd, F_SETFL, fcntl (uffd, F_GETFL) | O_NONBLOCK);
+    if (ioctl (uffd, UFFDIO_API, &api) < 0) {
+        printf ("kernel-fault: UFFDIO_API: %s\n", strerror (errno));
+        return 3;
+    }
+    page = mmap (NULL, (size_t) psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    src = malloc ((size_t) psize);
+    if (page == MAP_FAILED || !src || pipe (pipefd) < 0)
+        return 3;
+    reg.range.start = (unsigned long) page;
+    reg.range.len = (unsigned long) psize;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (ioctl (uffd, UFFDIO_REGISTER, &reg) < 0) {
+        printf ("kernel-fault: UFFDIO_REGISTER: %s\n", strerror (errno));
+        return 3;
+    }
+    memset (src, 'K', (size_t) psize);
+    if (write (pipefd[1], src, (size_t) psize) != psize)
+        return 3;
+    pthread_create (&t, NULL, reader, NULL);
+
+    /* Serve faults until the reader is done (bounded: 5 s). */
+    for (int i = 0; i < 50; i++) {
+        struct pollfd p = { .fd = uffd, .events = POLLIN };
+        struct uffd_msg msg;
+        if (poll (&p, 1, 100) == 1 && read (uffd, &msg, sizeof msg) == sizeof msg &&
+            msg.event == UFFD_EVENT_PAGEFAULT) {
+            char *zero = calloc (1, (size_t) psize);
+            struct uffdio_copy cp = {
+                .dst = msg.arg.pagefault.address & ~((unsigned long) psize - 1),
+                .src = (unsigned long) zero, .len = (unsigned long) psize,
+            };
+            ioctl (uffd, UFFDIO_COPY, &cp);
+            free (zero);
+        }
+        if (pthread_tryjoin_np (t, NULL) == 0) {
+            if (read_result == psize && page[0] == 'K' && page[psize - 1] == 'K') {
+                printf ("kernel-fault: resolved\n");
+                return 0;
+            }
+            printf ("kernel-fault: %s\n", read_result < 0 ? (read_errno == EFAULT ? "EFAULT" : strerror (read_errno)) : "short read");
+            return 1;
+        }
+    }
+    printf ("kernel-fault: timeout\n");
+    return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    int uffd = -1, reason = 0;
+    int fault = !(argc > 2 && strcmp (argv[2], "--no-fault") == 0);
+
+    setvbuf (stdout, NULL, _IONBF, 0);
+    alarm (20);
+    if (argc < 2)
+        return 3;
+    if (strcmp (argv[1], "syscall") == 0)
+        uffd = (int) syscall (SYS_userfaultfd, O_CLOEXEC);
+    else if (strcmp (argv[1], "umo") == 0)
+        uffd = (int) syscall (SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    else if (strcmp (argv[1], "library") == 0)
+        uffd = uffd_shim_userfaultfd (O_CLOEXEC, 0, &reason);
+    else
+        return 3;
+    if (uffd < 0) {
+        int e = errno;
+        if (strcmp (argv[1], "library") == 0)
+            printf ("uffd: %s (reason %d: %s)\n", e == EPERM ? "EPERM" : strerror (e), reason,
+                    uffd_shim_strreason (reason));
+        else
+            printf ("uffd: %s\n", e == EPERM ? "EPERM" : strerror (e));
+        return 2;
+    }
+    printf ("uffd: ok\n");
+    return fault ? kernel_fault_check (uffd) : 0;
+}

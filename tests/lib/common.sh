@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared shell helpers for the test suites: TAP output, environment checks, a private broker.
+#
+# Environment (set by meson test, see tests/meson.build):
+#   UFFD_SHIMD, UFFD_SHIMCTL, UFFD_SHIM_HOOK, UFFD_SHIM_PRELOAD, UFFD_SHIM_LIB,
+#   UFFD_PROBE               built artifacts
+#   UFFD_SHIM_REQUIRE_ALL=1  a missing environment fails instead of skipping (CI)
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_tap_n=0
+_tap_failed=0
+_cleanups=()
+
+tap_plan() { echo "1..$1"; }
+ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
+not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"; }
+diag() { printf '# %s\n' "$@"; }
+# check DESCRIPTION COMMAND...: ok if the command succeeds.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+tap_done() { [ "$_tap_failed" -eq 0 ]; exit $?; }
+
+# skip_all REASON: the environment cannot run this test.
+skip_all() {
+    if [ "${UFFD_SHIM_REQUIRE_ALL:-0}" = 1 ]; then
+        echo "1..1"
+        echo "not ok 1 - environment missing (UFFD_SHIM_REQUIRE_ALL=1): $*"
+        exit 1
+    fi
+    echo "1..0 # SKIP $*"
+    exit 77
+}
+
+require_root() { [ "$(id -u)" = 0 ] || skip_all "needs root"; }
+require_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip_all "needs $c"; done; }
+require_device() { [ -c /dev/userfaultfd ] || skip_all "needs /dev/userfaultfd (Linux >= 6.1)"; }
+
+knob() { cat /proc/sys/vm/unprivileged_userfaultfd; }
+require_knob_zero() {
+    [ "$(knob)" = 0 ] || { echo "1..1"; echo "not ok 1 - vm.unprivileged_userfaultfd is $(knob), the tests need 0"; exit 1; }
+}
+
+on_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+    local i
+    for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" || true; done
+}
+trap _run_cleanups EXIT
+
+# A world-readable scratch directory (the unprivileged test users read from it).
+make_workdir() {
+    WORK=$(mktemp -d /tmp/uffd-shim-test.XXXXXX)
+    chmod 0755 "$WORK"
+    on_exit "rm -rf '$WORK'"
+}
+
+# stop_pid PID [TIMEOUT_S]: TERM, wait, then KILL. Only ever by pid.
+stop_pid() {
+    local pid=$1 t=${2:-5} i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < t * 10; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# write_broker_config FILE KEY=VALUE-lines...: a config for a private broker in $WORK.
+write_broker_config() {
+    local f=$1; shift
+    mkdir -p "$WORK/run" "$WORK/libvirt"
+    chmod 0755 "$WORK/run" "$WORK/libvirt"
+    {
+        echo "[broker]"
+        echo "socket=$WORK/run/uffd.sock"
+        echo "admin-socket=$WORK/run/admin.sock"
+        echo "state-dir=$WORK/run"
+        echo "client-timeout-ms=${BROKER_TIMEOUT_MS:-1000}"
+        echo "[qemu]"
+        echo "user=${BROKER_QEMU_UID:-64055}"
+        echo "libvirt-run-dir=$WORK/libvirt"
+        echo "emulators=${BROKER_EMULATORS:-$UFFD_PROBE}"
+        echo "[grants]"
+        echo "lifetime=${BROKER_LIFETIME:-600}"
+        echo "uses=${BROKER_USES:-8}"
+        local l; for l in "$@"; do echo "$l"; done
+    } > "$f"
+}
+
+# start_broker CONFIG: starts uffd-shimd in the background, waits for its sockets.
+start_broker() {
+    BROKER_CONFIG=$1
+    BROKER_LOG=${BROKER_LOG:-$WORK/broker.log}
+    "$UFFD_SHIMD" --config "$BROKER_CONFIG" >>"$BROKER_LOG" 2>&1 &
+    BROKER_PID=$!
+    on_exit "stop_pid $BROKER_PID"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$WORK/run/admin.sock" ] && [ -S "$WORK/run/uffd.sock" ] &&
+            "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" status >/dev/null 2>&1 && return 0
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    diag "broker did not start:" "$(cat "$BROKER_LOG")"
+    return 1
+}
+
+ctl() { "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" "$@"; }

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests: configuration defaults, parsing, and errors that name the key. */
+#include <glib.h>
+#include <string.h>
+
+#include "config.h"
+
+static void
+expect_error (const char *text, const char *needle)
+{
+    UffdShimConfig cfg;
+    g_autoptr (GError) e = NULL;
+
+    uffd_shim_config_init_defaults (&cfg);
+    g_assert_false (uffd_shim_config_parse (&cfg, text, strlen (text), FALSE, &e));
+    g_assert_nonnull (e);
+    if (!strstr (e->message, needle))
+        g_error ("'%s' lacks '%s'", e->message, needle);
+    uffd_shim_config_clear (&cfg);
+}
+
+static void
+test_defaults (void)
+{
+    UffdShimConfig cfg;
+    g_autoptr (GError) e = NULL;
+
+    uffd_shim_config_init_defaults (&cfg);
+    g_assert_true (uffd_shim_config_parse (&cfg, "", 0, FALSE, &e));
+    g_assert_cmpstr (cfg.socket, ==, "/run/uffd-shim/uffd.sock");
+    g_assert_cmpstr (cfg.admin_socket, ==, "/run/uffd-shim/admin.sock");
+    g_assert_cmpstr (cfg.qemu_user, ==, "libvirt-qemu");
+    g_assert_cmpstr (cfg.libvirt_run_dir, ==, "/run/libvirt/qemu");
+    g_assert_cmpuint (cfg.grant_lifetime_s, ==, 1800);
+    g_assert_cmpuint (cfg.grant_uses, ==, 8);
+    g_assert_cmpuint (cfg.socket_mode, ==, 0666);
+    g_assert_true (uffd_shim_config_domain_allowed (&cfg, "anything"));
+    uffd_shim_config_clear (&cfg);
+}
+
+static void
+test_values (void)
+{
+    const char *text = "[broker]\nsocket=/tmp/x.sock\nsocket-mode=0660\nclient-timeout-ms=250\n"
+                       "[qemu]\nuser=4242\nemulators=/a/qemu;/b/qemu;\n"
+                       "[grants]\nlifetime=60\nuses=3\nallow-domains=web-*;db1\ndeny-domains=web-evil\n"
+                       "[hook]\nopt-in=true\ndomains=web-*\n";
+    UffdShimConfig cfg;
+    g_autoptr (GError) e = NULL;
+
+    uffd_shim_config_init_defaults (&cfg);
+    g_assert_true (uffd_shim_config_parse (&cfg, text, strlen (text), TRUE, &e));
+    g_assert_no_error (e);
+    g_assert_cmpstr (cfg.socket, ==, "/tmp/x.sock");
+    g_assert_cmpuint (cfg.socket_mode, ==, 0660);
+    g_assert_cmpuint (cfg.client_timeout_ms, ==, 250);
+    g_assert_cmpint (cfg.qemu_uid, ==, 4242);
+    g_assert_cmpuint (g_strv_length (cfg.emulators), ==, 2);
+    g_assert_cmpuint (cfg.grant_uses, ==, 3);
+    g_assert_true (cfg.hook_opt_in);
+    g_assert_true (uffd_shim_config_domain_allowed (&cfg, "web-1"));
+    g_assert_true (uffd_shim_config_domain_allowed (&cfg, "db1"));
+    g_assert_false (uffd_shim_config_domain_allowed (&cfg, "web-evil"));
+    g_assert_false (uffd_shim_config_domain_allowed (&cfg, "db2"));
+    uffd_shim_config_clear (&cfg);
+}
+
+static void
+test_errors (void)
+{
+    expect_error ("[broker]\nsocket=relative.sock\n", "[broker] socket: 'relative.sock' is not an absolute path");
+    expect_error ("[broker]\nsokcet=/x\n", "[broker] sokcet: unknown key");
+    expect_error ("[brocker]\n", "[brocker]: unknown group");
+    expect_error ("[grants]\nlifetime=0\n", "[grants] lifetime:");
+    expect_error ("[grants]\nuses=abc\n", "[grants] uses: 'abc' is not a number");
+    expect_error ("[broker]\nsocket-mode=999\n", "[broker] socket-mode:");
+    expect_error ("[broker]\nlog=file\n", "[broker] log: 'file' is not one of");
+    expect_error ("[qemu]\nemulators=/ok;relative\n", "[qemu] emulators: 'relative'");
+    expect_error ("[hook]\nopt-in=maybe\n", "[hook] opt-in: not a boolean");
+    expect_error ("[broker]\nadmin-socket=/run/uffd-shim/uffd.sock\n", "[broker] admin-socket: must differ");
+    expect_error ("[broker]\nsocket=/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                  "[broker] socket: socket path is longer");
+    expect_error ("not a key file", "");
+}
+
+static void
+test_user_resolution (void)
+{
+    const char *texts[] = { "[qemu]\nuser=root\n", "[qemu]\nuser=no-such-user-uffd\n" };
+    const char *msgs[] = { "[qemu] user: 'root' is root", "[qemu] user: no such user" };
+
+    for (int i = 0; i < 2; i++) {
+        UffdShimConfig cfg;
+        g_autoptr (GError) e = NULL;
+        uffd_shim_config_init_defaults (&cfg);
+        g_assert_false (uffd_shim_config_parse (&cfg, texts[i], strlen (texts[i]), TRUE, &e));
+        g_assert_nonnull (strstr (e->message, msgs[i]));
+        uffd_shim_config_clear (&cfg);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    g_test_init (&argc, &argv, NULL);
+    g_test_add_func ("/config/defaults", test_defaults);
+    g_test_add_func ("/config/values", test_values);
+    g_test_add_func ("/config/errors", test_errors);
+    g_test_add_func ("/config/user", test_user_resolution);
+    return g_test_run ();
+}
