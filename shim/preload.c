@@ -73,6 +73,7 @@ broker_device (unsigned int options, int cloexec)
     }
     if (!cloexec)
         fcntl (dev, F_SETFD, 0);
+    note ("got " DEVICE " from the broker", 0);
     return dev;
 }
 

@@ -26,8 +26,10 @@ skip_all() {
         echo "not ok 1 - environment missing (UFFD_SHIM_REQUIRE_ALL=1): $*"
         exit 1
     fi
+    # meson (1.0) counts a TAP plan of 1..0 with a SKIP directive as skipped;
+    # exit status 77 would be an error under protocol 'tap'.
     echo "1..0 # SKIP $*"
-    exit 77
+    exit 0
 }
 
 require_root() { [ "$(id -u)" = 0 ] || skip_all "needs root"; }

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure libvirt domain XML helpers for the hook: safe parsing, extraction, preload insertion. */
+#ifndef UFFD_SHIM_DOMXML_H
+#define UFFD_SHIM_DOMXML_H
+
+#include <glib.h>
+
+/* Largest domain XML accepted, in bytes. Real definitions are a few KiB. */
+#define UFFD_SHIM_DOMXML_MAX_SIZE (4u * 1024u * 1024u)
+/* Deepest element nesting accepted (libvirt's own XML needs fewer than 10). */
+#define UFFD_SHIM_DOMXML_MAX_DEPTH 64u
+/* Most attributes accepted on one element (libxml2 2.9 checks duplicates
+ * quadratically, so an unbounded count would be a CPU sink). */
+#define UFFD_SHIM_DOMXML_MAX_ATTRS 256u
+
+#define UFFD_SHIM_DOMXML_NS       "http://uffd-shim.org/schemas/domain/1.0"
+#define UFFD_SHIM_DOMXML_QEMU_NS  "http://libvirt.org/schemas/domain/qemu/1.0"
+
+#define UFFD_SHIM_DOMXML_ERROR (uffd_shim_domxml_error_quark ())
+GQuark uffd_shim_domxml_error_quark (void);
+
+typedef enum {
+    UFFD_SHIM_DOMXML_ERROR_TOO_LARGE, /* over UFFD_SHIM_DOMXML_MAX_SIZE */
+    UFFD_SHIM_DOMXML_ERROR_FORBIDDEN, /* DOCTYPE, entity declaration, too deep */
+    UFFD_SHIM_DOMXML_ERROR_MALFORMED, /* not well-formed XML */
+    UFFD_SHIM_DOMXML_ERROR_INVALID,   /* well-formed, but not a usable domain */
+} UffdShimDomxmlError;
+
+/* The <uffd-shim:postcopy enabled="..."/> opt-in element in <metadata>. */
+typedef enum {
+    UFFD_SHIM_OPT_IN_UNSET = 0, /* element absent */
+    UFFD_SHIM_OPT_IN_YES,       /* enabled="yes" */
+    UFFD_SHIM_OPT_IN_NO,        /* enabled="no" */
+} UffdShimOptIn;
+
+typedef struct {
+    char *name;                /* <name>, never empty, < 256 bytes */
+    guint8 uuid[16];           /* <uuid>, binary */
+    char *emulator;            /* <devices><emulator>, NULL when absent */
+    UffdShimOptIn postcopy;    /* <metadata><uffd-shim:postcopy/> */
+} UffdShimDomainInfo;
+
+void uffd_shim_domain_info_free (UffdShimDomainInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimDomainInfo, uffd_shim_domain_info_free)
+
+/* Parses @data (@len bytes, need not be NUL-terminated) and extracts the
+ * fields of UffdShimDomainInfo. Fails closed: anything unexpected (no or
+ * duplicate <name>/<uuid>, a bad UUID, duplicate opt-in elements, an
+ * enabled value other than yes/no, a DOCTYPE) is an error. */
+gboolean uffd_shim_domxml_parse_info (const char *data, gsize len,
+                                      UffdShimDomainInfo **out,
+                                      GError **error);
+
+/* Returns in *out (NUL-terminated, g_free) the domain XML @data with
+ * LD_PRELOAD=@preload set for QEMU through <qemu:commandline><qemu:env>.
+ * Every existing LD_PRELOAD qemu:env gets @preload first (':'-separated,
+ * without a second copy of it); with none, one qemu:env is appended to the
+ * first <qemu:commandline>, or a new <qemu:commandline> to <domain>.
+ * Everything else of the input is kept. *changed is FALSE when the input
+ * already had @preload first everywhere (then *out is still a copy).
+ * @preload must be an absolute path without ':' or whitespace. */
+gboolean uffd_shim_domxml_add_preload (const char *data, gsize len,
+                                       const char *preload,
+                                       char **out, gsize *out_len,
+                                       gboolean *changed,
+                                       GError **error);
+
+/* Parses a UUID the way libvirt does: 32 hex digits, '-' allowed between
+ * byte pairs, surrounding whitespace ignored. */
+gboolean uffd_shim_domxml_parse_uuid (const char *text, guint8 uuid[16]);
+
+#endif /* UFFD_SHIM_DOMXML_H */

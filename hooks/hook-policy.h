@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure decisions of the libvirt hook: does a domain get a grant, does its QEMU need the preload. */
+#ifndef UFFD_SHIM_HOOK_POLICY_H
+#define UFFD_SHIM_HOOK_POLICY_H
+
+#include <glib.h>
+
+#include "domxml.h"
+
+typedef enum {
+    UFFD_SHIM_HOOK_GRANT = 0,          /* open a grant for the domain */
+    UFFD_SHIM_HOOK_SKIP_DENIED,        /* [grants] allow/deny lists exclude it */
+    UFFD_SHIM_HOOK_SKIP_OPTED_OUT,     /* its metadata says enabled="no" */
+    UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN,  /* opt-in mode, neither listed nor opted in */
+} UffdShimHookDecision;
+
+/*
+ * @domain_allowed: uffd_shim_config_domain_allowed() for @name.
+ * @opt_in, @hook_domains: [hook] opt-in and domains (glob patterns).
+ * @metadata: the domain's <uffd-shim:postcopy> element.
+ * Deny wins: the allow/deny lists first, then an explicit enabled="no", then
+ * (only in opt-in mode) a match in @hook_domains or enabled="yes".
+ */
+UffdShimHookDecision uffd_shim_hook_decide (gboolean domain_allowed, gboolean opt_in,
+                                            const char *const *hook_domains,
+                                            const char *name, UffdShimOptIn metadata);
+
+const char *uffd_shim_hook_decision_str (UffdShimHookDecision decision);
+
+/* Is @emulator (exact path, may be NULL) one of @native_emulators (may be NULL)? */
+gboolean uffd_shim_hook_emulator_is_native (const char *emulator,
+                                            const char *const *native_emulators);
+
+#endif /* UFFD_SHIM_HOOK_POLICY_H */

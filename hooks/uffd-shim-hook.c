@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* uffd-shim-hook: libvirt qemu hook that opens and revokes broker grants around incoming migrations. */
+/*
+ * Theory of operation
+ * -------------------
+ * Installed as /etc/libvirt/hooks/qemu.d/50-uffd-shim and run by libvirtd
+ * (as root; environment LC_ALL=C plus PATH, HOME, USER, LOGNAME, TMPDIR,
+ * LD_PRELOAD, LD_LIBRARY_PATH passed through, so UFFD_SHIM_CONFIG, which the
+ * tests use, never reaches a hook run by libvirt) as
+ *     50-uffd-shim <domain> <operation> <sub-operation> -
+ * with the domain XML on stdin. What libvirt 9.0 does with a hook
+ * (src/util/virhook.c virHookCall/virRunScript, src/util/vircommand.c,
+ * src/qemu/qemu_migration.c qemuMigrationDstPrepareFresh):
+ *
+ *  - Chain. /etc/libvirt/hooks/qemu runs first, then every executable in
+ *    qemu.d in strcmp() order. Each script gets on stdin the latest
+ *    NON-EMPTY stdout of the scripts before it that exited 0, or the
+ *    original XML when there is none. An empty (or whitespace-only) stdout
+ *    changes nothing: the next script and libvirt keep seeing the previous
+ *    XML, not the original and not nothing. So "unchanged" is written as no
+ *    output at all, and a change is the full edited copy of our own stdin,
+ *    which keeps what earlier hooks added. If a script exits non-zero, the
+ *    rest still run, but on the original XML, and libvirt fails the call.
+ *  - migrate begin runs on the destination of an incoming migration (not for
+ *    a postcopy resume), before the domain object exists, with the
+ *    definition formatted with VIR_DOMAIN_XML_SECURE|MIGRATABLE; the domain
+ *    name in argv is the destination name (after --dname). It runs for
+ *    offline migrations too (no QEMU will start). A non-zero exit
+ *    aborts the incoming migration, and libvirt's error carries our stderr
+ *    ("Child process (...) unexpected exit status 1: <stderr>"). A
+ *    non-empty final output is parsed as an inactive definition (without
+ *    schema validation), must pass qemuDomainDefCheckABIStability() against
+ *    the incoming one (qemu:commandline is not guest ABI, so adding
+ *    qemu:env passes) and replaces it; the domain is then tainted
+ *    "hook-script", and the qemu:env makes it "custom-argv" as well. Empty
+ *    final output: "using the original XML".
+ *  - libvirt writes stdin while it collects stdout and stderr
+ *    (virCommandProcessIO) and ignores EPIPE there, so a hook that exits
+ *    without reading stdin does not fail the call. We drain stdin anyway: no
+ *    write of libvirt's is ever left to hit a closed pipe.
+ *  - There is no timeout on hooks, and the domain (and for migrate the whole
+ *    incoming job) waits for us: every broker call here has one (5 s).
+ *  - Exit status of stopped/release is only logged; reconnect failing would
+ *    kill the QEMU, so reconnect does nothing.
+ *  - A hook must never call back into libvirt (virsh, API): deadlock.
+ *
+ * What this hook does:
+ *  - migrate begin: if the domain is eligible (allow/deny lists, [hook]
+ *    opt-in, metadata <uffd-shim:postcopy enabled=".."/>), open a grant for
+ *    name+uuid (replacing an old one), and unless the emulator asks the
+ *    broker natively, print the XML with LD_PRELOAD of the preload library
+ *    added through qemu:env. Broker unreachable, grant refused, unreadable
+ *    XML: exit 1 with one line on stderr: the incoming migration is refused
+ *    before any guest state moves, instead of failing at the postcopy switch.
+ *  - stopped end, release end: revoke the grant (no grant is fine). On a
+ *    source host after a migration out there is none. Failures are logged.
+ *  - everything else (reconnect included): drain stdin, exit 0.
+ *
+ * The grant is not revoked when the incoming migration simply succeeds (no
+ * hook runs then), nor after an offline migration; the broker's lifetime and
+ * use limits end it. If libvirt refuses the migration before it adds the
+ * domain (a later qemu.d hook fails, the ABI check fails), no stopped or
+ * release hook runs either, and the same limits apply.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "admin-client.h"
+#include "build-config.h"
+#include "config.h"
+#include "domxml.h"
+#include "hook-policy.h"
+#include "install.h"
+#include "uffd-shim-proto.h"
+
+#define HOOK_PROG "uffd-shim-hook"
+#define HOOK_ADMIN_TIMEOUT_MS 5000
+#define HOOK_CONFIG_ENV "UFFD_SHIM_CONFIG"
+
+/* Lets install/uninstall recognise this binary (see install.h). */
+__attribute__((used)) static const char hook_marker[] = UFFD_SHIM_HOOK_MARKER;
+
+typedef UffdShimConfig HookConfig;
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HookConfig, uffd_shim_config_clear)
+
+G_GNUC_PRINTF (1, 2) static void
+hook_msg (const char *fmt, ...)
+{
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start (ap, fmt);
+    text = g_strdup_vprintf (fmt, ap);
+    va_end (ap);
+    fprintf (stderr, "%s: %s\n", HOOK_PROG, text);
+}
+
+/*
+ * Reads stdin to EOF. Keeps at most @cap bytes (plus one, so the caller can
+ * tell "too large"); the rest is read and dropped. @out may be NULL to drop
+ * everything.
+ */
+static gboolean
+read_stdin (GByteArray *out, gsize cap)
+{
+    guint8 chunk[65536];
+
+    for (;;) {
+        ssize_t n = read (STDIN_FILENO, chunk, sizeof chunk);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EBADF; /* no stdin at all: nothing to drain */
+        if (n == 0)
+            return TRUE;
+        if (out != NULL && out->len <= cap)
+            g_byte_array_append (out, chunk, (guint) MIN ((gsize) n, cap + 1 - out->len));
+    }
+}
+
+static gboolean
+write_stdout (const char *data, gsize len)
+{
+    while (len > 0) {
+        ssize_t n = write (STDOUT_FILENO, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return FALSE;
+        data += n;
+        len -= (gsize) n;
+    }
+    return TRUE;
+}
+
+static const char *
+config_path (gboolean *missing_ok)
+{
+    const char *env = g_getenv (HOOK_CONFIG_ENV);
+
+    /* Only the default file may be absent; a path someone named must exist. */
+    *missing_ok = env == NULL || env[0] == '\0';
+    return *missing_ok ? UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf" : env;
+}
+
+static gboolean
+load_config (HookConfig *cfg)
+{
+    g_autoptr(GError) error = NULL;
+    gboolean missing_ok;
+    const char *path = config_path (&missing_ok);
+
+    uffd_shim_config_init_defaults (cfg);
+    if (!uffd_shim_config_load (cfg, path, missing_ok, &error)) {
+        hook_msg ("bad configuration: %s", error->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+report_broker_failure (const HookConfig *cfg, const char *action, const char *name, int r)
+{
+    if (r == -EPROTO)
+        hook_msg ("%s for domain '%s': the broker at %s sent a malformed reply "
+                  "(uffd-shimd and uffd-shim-hook from different versions?)",
+                  action, name, cfg->admin_socket);
+    else if (r < 0)
+        hook_msg ("%s for domain '%s': cannot reach the uffd-shim broker at %s: %s; "
+                  "start uffd-shimd on this host, or check [broker] admin-socket in the configuration",
+                  action, name, cfg->admin_socket, uffd_shim_status_str (r));
+    else
+        hook_msg ("%s for domain '%s': the broker at %s refused: %s",
+                  action, name, cfg->admin_socket, uffd_shim_status_str (r));
+}
+
+/*
+ * The XML to print for @xml: NULL when it stays unchanged (native emulator
+ * or LD_PRELOAD already right). Returns FALSE on error (message printed).
+ */
+static gboolean
+preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainInfo *info,
+             char **out, gsize *out_len)
+{
+    g_autoptr(GError) error = NULL;
+    const char *preload = cfg->preload != NULL && cfg->preload[0] != '\0'
+                          ? cfg->preload : UFFD_SHIM_PRELOAD_PATH;
+    g_autofree char *edited = NULL;
+    gboolean changed = FALSE;
+
+    *out = NULL;
+    if (uffd_shim_hook_emulator_is_native (info->emulator,
+                                           (const char *const *) cfg->native_emulators))
+        return TRUE;
+    if (!g_file_test (preload, G_FILE_TEST_IS_REGULAR)) {
+        hook_msg ("incoming migration of domain '%s' refused: the preload library %s is "
+                  "missing; install uffd-shim on this host or fix [hook] preload",
+                  info->name, preload);
+        return FALSE;
+    }
+    if (!uffd_shim_domxml_add_preload ((const char *) xml->data, xml->len, preload,
+                                       &edited, out_len, &changed, &error)) {
+        hook_msg ("incoming migration of domain '%s' refused: cannot add the preload: %s",
+                  info->name, error->message);
+        return FALSE;
+    }
+    if (changed)
+        *out = g_steal_pointer (&edited);
+    return TRUE;
+}
+
+/* Reads the domain XML from stdin (at most the parser's cap). */
+static gboolean
+read_domain_xml (const char *name, GByteArray *xml)
+{
+    if (!read_stdin (xml, UFFD_SHIM_DOMXML_MAX_SIZE)) {
+        hook_msg ("incoming migration of domain '%s' refused: cannot read the domain XML: %s",
+                  name, g_strerror (errno));
+        return FALSE;
+    }
+    if (xml->len > UFFD_SHIM_DOMXML_MAX_SIZE) {
+        hook_msg ("incoming migration of domain '%s' refused: its domain XML is larger "
+                  "than %u bytes", name, UFFD_SHIM_DOMXML_MAX_SIZE);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_domain (const char *name, const GByteArray *xml, UffdShimDomainInfo **info)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!uffd_shim_domxml_parse_info ((const char *) xml->data, xml->len, info, &error)) {
+        hook_msg ("incoming migration of domain '%s' refused: cannot use its domain XML: %s",
+                  name, error->message);
+        return FALSE;
+    }
+    if (strcmp ((*info)->name, name) != 0) {
+        hook_msg ("incoming migration of domain '%s' refused: the domain XML names '%s'",
+                  name, (*info)->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+open_grant (const HookConfig *cfg, const UffdShimDomainInfo *info)
+{
+    int r = uffd_shim_admin_grant (cfg->admin_socket, info->name, info->uuid, 0, 0,
+                                   UFFD_SHIM_GRANT_REPLACE, HOOK_ADMIN_TIMEOUT_MS);
+
+    if (r == UFFD_SHIM_OK)
+        return TRUE;
+    report_broker_failure (cfg, "incoming migration refused: cannot open a userfaultfd grant",
+                           info->name, r);
+    return FALSE;
+}
+
+static int
+hook_migrate_begin (const char *name)
+{
+    g_auto(HookConfig) cfg = { 0 };
+    g_autoptr(GByteArray) xml = g_byte_array_new ();
+    g_autoptr(UffdShimDomainInfo) info = NULL;
+    g_autofree char *out = NULL;
+    gsize out_len = 0;
+
+    if (!read_domain_xml (name, xml) || !load_config (&cfg))
+        return 1;
+    /* Excluded domains pass without us even parsing their XML. */
+    if (!uffd_shim_config_domain_allowed (&cfg, name))
+        return 0;
+    if (!parse_domain (name, xml, &info))
+        return 1;
+    if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, (const char *const *) cfg.hook_domains,
+                               name, info->postcopy) != UFFD_SHIM_HOOK_GRANT)
+        return 0;
+
+    /* Everything that can fail without side effects comes before the grant. */
+    if (!preload_xml (&cfg, xml, info, &out, &out_len) || !open_grant (&cfg, info))
+        return 1;
+    if (out != NULL && !write_stdout (out, out_len)) {
+        hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML: %s",
+                  name, g_strerror (errno));
+        uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
+        return 1;
+    }
+    return 0;
+}
+
+/* stopped end / release end: libvirt only logs our exit status, so 0 always. */
+static int
+hook_revoke (const char *name)
+{
+    g_auto(HookConfig) cfg = { 0 };
+    int r;
+
+    read_stdin (NULL, 0);
+    if (!load_config (&cfg))
+        return 0;
+    r = uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
+    if (r != UFFD_SHIM_OK && r != UFFD_SHIM_E_NOT_FOUND)
+        report_broker_failure (&cfg, "cannot revoke the userfaultfd grant", name, r);
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *name, *op, *subop;
+
+    if (argc == 2 && strcmp (argv[1], "--version") == 0) {
+        printf ("%s %s\n", HOOK_PROG, UFFD_SHIM_VERSION_STRING);
+        return 0;
+    }
+    if (argc < 4) {
+        fprintf (stderr, "usage: %s DOMAIN OPERATION SUB-OPERATION [EXTRA] < DOMAIN-XML\n"
+                 "(a libvirt qemu hook: install it with 'uffd-shimctl hook install')\n",
+                 HOOK_PROG);
+        return 2;
+    }
+    /* A closed stdout must be an error we report, not a silent death. */
+    signal (SIGPIPE, SIG_IGN);
+
+    name = argv[1];
+    op = argv[2];
+    subop = argv[3];
+    if (strcmp (op, "migrate") == 0 && strcmp (subop, "begin") == 0)
+        return hook_migrate_begin (name);
+    if ((strcmp (op, "stopped") == 0 || strcmp (op, "release") == 0) &&
+        strcmp (subop, "end") == 0)
+        return hook_revoke (name);
+
+    /* reconnect begin keeps the grant; nothing else concerns us. */
+    read_stdin (NULL, 0);
+    return 0;
+}

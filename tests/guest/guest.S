@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Test guest: dirties RAM like QEMU's migration test and runs IDE bus-master DMA into RAM. */
+
+/*
+ * Boot: SeaBIOS loads sector 0 (stage 1) at 0x7c00.  Stage 1 loads stage 2
+ * (STAGE2_SECTORS sectors from LBA 1) to 0x7e00 with int 0x13 AH=0x42,
+ * enables A20, switches to 32-bit protected mode (flat 4 GiB code/data
+ * segments, interrupts off) and jumps to stage 2.  Stage 2 never returns.
+ *
+ * Stage 2 finds the PIIX3 IDE function 00:01.1 via 0xcf8/0xcfc, takes its
+ * bus-master I/O base from BAR4, enables I/O decoding and bus mastering,
+ * then loops forever.  One "sweep" is:
+ *   (a) increment the first byte of every 4 KiB page in
+ *       [MEM_START, MEM_END) = [1 MiB, 96 MiB), going DOWN from the top page
+ *       to the bottom one (see "Why downwards" below);
+ *   (b) one ATA READ DMA (0xc8, LBA28, primary master, 0x1f0/0x3f6) of
+ *       DMA_SECTORS (128) sectors = 64 KiB into DMA_BUF = 100 MiB, with a
+ *       two-entry PRD table at PRD_ADDR in low memory; the LBA cycles through
+ *       DATA_CHUNKS chunks starting at DATA_LBA, so a DMA that silently did
+ *       not write leaves stale data that fails the check.  The buffer is
+ *       never written by the CPU: after a postcopy switch the first access
+ *       to its (dirty, hence missing) pages is the host kernel's preadv().
+ *   (c) check the data: every sector's dword 0 = its LBA, dword 1 = MAGIC,
+ *       dword 127 = ~LBA (the disk image is built that way).
+ *
+ * Why downwards: after a postcopy switch QEMU's source resumes its linear
+ * page scan from the last page the destination asked for.  An upward sweep
+ * drags that scan up to 96 MiB, and the next dirty pages in scan order are
+ * the DMA buffer's, which may then arrive before the guest's DMA touches
+ * them.  Sweeping down keeps the scan position behind the guest, far below
+ * the buffer, so the first DMA after the switch really hits missing pages.
+ * The memory check is direction-agnostic (one +-1 edge allowed).
+ *
+ * Serial protocol (COM1, 0x3f8, lines end with "\n", fields hex):
+ *   "GUEST-BOOT"                  stage 1 runs (real mode)
+ *   "GUEST-DISK-ERR"              stage 1 could not load stage 2 (halts)
+ *   "GUEST-START bm=XXXXXXXX"     protected mode, IDE found, loop starts;
+ *                                 bm = bus-master I/O base
+ *   "P XXXXXXXX e=XXXXXXXX"       progress, every PROGRESS_SWEEPS sweeps:
+ *                                 sweep count, DMA errors seen so far
+ *   "DMA-ERR lba=XXXXXXXX bm=XX ata=XX why=WORD"
+ *                                 DMA failed: bm/ata = bus-master status and
+ *                                 ATA status registers; WORD is one of
+ *                                 busy (drive busy before the command),
+ *                                 tmo (no completion in time), bmerr
+ *                                 (bus-master error bit), ataerr (ERR/DF set)
+ *   "DMA-BAD lba=XXXXXXXX d0=XXXXXXXX d1=XXXXXXXX"
+ *                                 the DMA "succeeded" but sector lba holds
+ *                                 wrong data (d0, d1 = its first dwords)
+ *   "GUEST-FATAL WORD"            no usable IDE controller (halts)
+ * The guest keeps going after DMA-ERR / DMA-BAD.
+ */
+
+/* Defaults; build-guest.sh passes the disk layout with --defsym. */
+.ifndef STAGE2_SECTORS
+.set STAGE2_SECTORS, 16
+.endif
+.ifndef DATA_LBA
+.set DATA_LBA, 64
+.endif
+.ifndef DATA_CHUNKS
+.set DATA_CHUNKS, 8             /* power of two */
+.endif
+.ifndef MAGIC
+.set MAGIC, 0x44464655          /* "UFFD" */
+.endif
+.ifndef DMA_SLOTS
+.set DMA_SLOTS, 64              /* power of two; 64 KiB each */
+.endif
+.ifndef SLOT_STRIDE
+.set SLOT_STRIDE, 27            /* odd: visits every slot */
+.endif
+.ifndef DMA_PER_SWEEP
+.set DMA_PER_SWEEP, 24
+.endif
+.ifndef PROGRESS_SWEEPS
+.set PROGRESS_SWEEPS, 32
+.endif
+
+.set MEM_START,   0x00100000    /* 1 MiB */
+.set MEM_END,     0x06000000    /* 96 MiB */
+.set SEG_BYTES,   ((MEM_END - MEM_START) / DMA_PER_SWEEP + PAGE - 1) / PAGE * PAGE
+.set PAGE,        4096
+.set DMA_BUF,     0x06400000    /* 100 MiB */
+.set DMA_SECTORS, 128
+.set DMA_BYTES,   DMA_SECTORS * 512
+.set PRD_ADDR,    0x00006000
+.set STACK_TOP,   0x00007000
+.set COM1,        0x3f8
+.set PIIX3_IDE_ID, 0x70108086   /* 8086:7010 */
+.set PCI_IDE,     0x80000900    /* bus 0, device 1, function 1 */
+.set ATA_BASE,    0x1f0
+.set ATA_CTRL,    0x3f6
+.set POLL_LIMIT,  20000000      /* status polls before "tmo" */
+
+    .text
+    .code16
+    .globl _start
+_start:
+    cli
+    xorw    %ax, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %ss
+    movw    $0x7c00, %sp
+    ljmp    $0, $1f
+1:
+    movb    %dl, boot_drive
+    movw    $msg_boot, %si
+    call    puts16
+
+    movw    $dap, %si
+    movb    $0x42, %ah
+    movb    boot_drive, %dl
+    int     $0x13
+    jc      disk_err
+
+    /* fast A20 */
+    inb     $0x92, %al
+    orb     $0x02, %al
+    andb    $0xfe, %al
+    outb    %al, $0x92
+
+    lgdt    gdt_desc
+    movl    %cr0, %eax
+    orl     $1, %eax
+    movl    %eax, %cr0
+    ljmp    $0x08, $pm_entry
+
+disk_err:
+    movw    $msg_disk_err, %si
+    call    puts16
+2:  hlt
+    jmp     2b
+
+/* %si: NUL-terminated string to COM1 */
+puts16:
+    lodsb
+    testb   %al, %al
+    jz      1f
+    movw    $COM1, %dx
+    outb    %al, %dx
+    jmp     puts16
+1:  ret
+
+    .code32
+pm_entry:
+    movw    $0x10, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %fs
+    movw    %ax, %gs
+    movw    %ax, %ss
+    movl    $STACK_TOP, %esp
+    jmp     main32
+
+    .p2align 3
+gdt:
+    .quad   0
+    .quad   0x00cf9a000000ffff          /* 0x08: code, flat, 32-bit */
+    .quad   0x00cf92000000ffff          /* 0x10: data, flat */
+gdt_desc:
+    .word   gdt_desc - gdt - 1
+    .long   gdt
+
+    .p2align 2
+dap:
+    .byte   0x10, 0
+    .word   STAGE2_SECTORS
+    .word   0x7e00, 0                   /* offset, segment */
+    .quad   1                           /* first LBA */
+
+boot_drive:
+    .byte   0x80
+msg_boot:
+    .asciz  "GUEST-BOOT\n"
+msg_disk_err:
+    .asciz  "GUEST-DISK-ERR\n"
+
+    .org    510
+    .byte   0x55, 0xaa
+
+/* ------------------------------------------------------------------ */
+/* stage 2, loaded at 0x7e00 */
+stage2:
+main32:
+    /* PCI 00:01.1 must be the PIIX3 IDE function */
+    movl    $PCI_IDE, %eax
+    call    pci_read
+    cmpl    $PIIX3_IDE_ID, %eax
+    je      1f
+    movl    $msg_no_ide, %esi
+    jmp     fatal
+1:
+    movl    $PCI_IDE + 0x20, %eax       /* BAR4: bus-master I/O */
+    call    pci_read
+    testl   $1, %eax
+    jz      2f
+    andl    $0xfffc, %eax
+    jnz     3f
+2:  movl    $msg_no_bar, %esi
+    jmp     fatal
+3:  movl    %eax, bm_base
+
+    /* command register: I/O space (bit 0) + bus master (bit 2) */
+    movl    $PCI_IDE + 0x04, %eax
+    call    pci_read
+    andl    $0x0000ffff, %eax           /* do not write-clear status bits */
+    orl     $0x0005, %eax
+    movl    %eax, %ebx
+    movl    $PCI_IDE + 0x04, %eax
+    call    pci_write
+
+    /* device control: interrupts enabled at the drive (IF=0 in the CPU) */
+    movw    $ATA_CTRL, %dx
+    movb    $0x00, %al
+    outb    %al, %dx
+
+    movl    $msg_start, %esi
+    call    puts
+    movl    bm_base, %eax
+    call    puthex32
+    call    newline
+
+main_loop:
+    /*
+     * One sweep: DMA_PER_SWEEP segments of SEG_BYTES; before each segment
+     * one DMA (b) + check (c), then (a) on the segment's pages.
+     */
+    movl    $MEM_START, %edi
+seg_loop:
+    call    dma_step
+    movl    %edi, %ebx
+    addl    $SEG_BYTES, %ebx
+    cmpl    $MEM_END, %ebx
+    jbe     1f
+    movl    $MEM_END, %ebx
+1:  movl    %edi, %eax
+2:  incb    (%eax)
+    addl    $PAGE, %eax
+    cmpl    %ebx, %eax
+    jb      2b
+    movl    %ebx, %edi
+    cmpl    $MEM_END, %edi
+    jb      seg_loop
+
+    incl    sweeps
+    movl    sweeps, %eax
+    xorl    %edx, %edx
+    movl    $PROGRESS_SWEEPS, %ecx
+    divl    %ecx
+    testl   %edx, %edx
+    jnz     main_loop
+    movl    $msg_progress, %esi
+    call    puts
+    movl    sweeps, %eax
+    call    puthex32
+    movl    $msg_e, %esi
+    call    puts
+    movl    errors, %eax
+    call    puthex32
+    call    newline
+    jmp     main_loop
+
+/*
+ * DMA number n (= dmas): slot (n * SLOT_STRIDE) mod DMA_SLOTS of the
+ * buffer area, data chunk (n / DMA_SLOTS) mod DATA_CHUNKS, then check it.
+ * Preserves %edi.
+ */
+dma_step:
+    movl    dmas, %eax
+    imull   $SLOT_STRIDE, %eax
+    andl    $DMA_SLOTS - 1, %eax
+    shll    $16, %eax                   /* * 64 KiB */
+    addl    $DMA_BUF, %eax
+    movl    %eax, cur_buf
+    movl    dmas, %eax
+    xorl    %edx, %edx
+    movl    $DMA_SLOTS, %ecx
+    divl    %ecx
+    andl    $DATA_CHUNKS - 1, %eax
+    shll    $7, %eax                    /* * DMA_SECTORS */
+    addl    $DATA_LBA, %eax
+    movl    %eax, cur_lba
+    incl    dmas
+    call    dma_read
+    testl   %eax, %eax
+    jnz     1f
+    call    verify
+1:  ret
+
+/*
+ * ATA READ DMA of DMA_SECTORS sectors at cur_lba into cur_buf.
+ * Returns %eax = 0 on success; on failure prints DMA-ERR, counts it and
+ * returns non-zero.
+ */
+dma_read:
+    pushl   %ebx
+    pushl   %esi
+    /* wait until the drive is not busy */
+    movl    $POLL_LIMIT, %ecx
+1:  movw    $ATA_BASE + 7, %dx
+    inb     %dx, %al
+    testb   $0x80, %al
+    jz      2f
+    decl    %ecx
+    jnz     1b
+    movl    $why_busy, %esi
+    jmp     dma_fail
+2:
+    /*
+     * PRD table: ONE entry of 64 KiB (byte count 0 means 64 KiB), marked
+     * EOT.  One entry gives QEMU one iovec, so file-posix uses a plain
+     * pread() loop, which reports EFAULT even when the fault is in the
+     * middle of the buffer.  With several iovecs a short preadv() makes
+     * QEMU silently retry through a bounce buffer + memcpy (a user-mode
+     * copy) and turn preadv off for good, hiding the failure.
+     */
+    movl    cur_buf, %eax
+    movl    %eax, PRD_ADDR
+    movl    $0x80000000, PRD_ADDR + 4
+
+    /* bus master: stop, direction = write to memory, PRD, clear INT/ERR */
+    movw    bm_base, %dx
+    movb    $0x08, %al
+    outb    %al, %dx
+    addw    $4, %dx
+    movl    $PRD_ADDR, %eax
+    outl    %eax, %dx
+    subw    $2, %dx
+    inb     %dx, %al
+    orb     $0x06, %al
+    outb    %al, %dx
+
+    /* ATA registers: LBA28, master */
+    movl    cur_lba, %ebx
+    movw    $ATA_BASE + 6, %dx
+    movl    %ebx, %eax
+    shrl    $24, %eax
+    andb    $0x0f, %al
+    orb     $0xe0, %al
+    outb    %al, %dx
+    movw    $ATA_BASE + 2, %dx
+    movb    $DMA_SECTORS, %al
+    outb    %al, %dx
+    incw    %dx
+    movb    %bl, %al
+    outb    %al, %dx                    /* 0x1f3: LBA 7:0 */
+    incw    %dx
+    movb    %bh, %al
+    outb    %al, %dx                    /* 0x1f4: LBA 15:8 */
+    incw    %dx
+    movl    %ebx, %eax
+    shrl    $16, %eax
+    outb    %al, %dx                    /* 0x1f5: LBA 23:16 */
+    movw    $ATA_BASE + 7, %dx
+    movb    $0xc8, %al                  /* READ DMA */
+    outb    %al, %dx
+
+    /* start the bus master (read from disk = write to memory) */
+    movw    bm_base, %dx
+    movb    $0x09, %al
+    outb    %al, %dx
+
+    /* poll: done when INT is set or ACTIVE is clear */
+    movw    bm_base, %dx
+    addw    $2, %dx
+    movl    $POLL_LIMIT, %ecx
+3:  inb     %dx, %al
+    testb   $0x04, %al
+    jnz     4f
+    testb   $0x01, %al
+    jz      4f
+    decl    %ecx
+    jnz     3b
+    movl    $why_tmo, %esi
+    jmp     dma_fail
+4:
+    /* then wait for the drive to drop BSY */
+    movl    $POLL_LIMIT, %ecx
+5:  movw    $ATA_BASE + 7, %dx
+    inb     %dx, %al
+    testb   $0x80, %al
+    jz      6f
+    decl    %ecx
+    jnz     5b
+    movl    $why_tmo, %esi
+    jmp     dma_fail
+6:
+    /* stop the bus master, then look at both status registers */
+    movw    bm_base, %dx
+    movb    $0x08, %al
+    outb    %al, %dx
+    addw    $2, %dx
+    inb     %dx, %al
+    testb   $0x02, %al
+    jz      7f
+    movl    $why_bmerr, %esi
+    jmp     dma_fail
+7:  movw    $ATA_BASE + 7, %dx
+    inb     %dx, %al
+    testb   $0x21, %al                  /* ERR | DF */
+    jz      8f
+    movl    $why_ataerr, %esi
+    jmp     dma_fail
+8:  call    bm_clear
+    xorl    %eax, %eax
+    popl    %esi
+    popl    %ebx
+    ret
+
+/* %esi = reason word */
+dma_fail:
+    movw    bm_base, %dx
+    movb    $0x08, %al                  /* stop the bus master */
+    outb    %al, %dx
+    incl    errors
+    pushl   %esi
+    movl    $msg_dma_err, %esi
+    call    puts
+    movl    cur_lba, %eax
+    call    puthex32
+    movl    $msg_buf, %esi
+    call    puts
+    movl    cur_buf, %eax
+    call    puthex32
+    movl    $msg_bm, %esi
+    call    puts
+    movw    bm_base, %dx
+    addw    $2, %dx
+    inb     %dx, %al
+    call    puthex8
+    movl    $msg_ata, %esi
+    call    puts
+    movw    $ATA_BASE + 7, %dx
+    inb     %dx, %al
+    call    puthex8
+    movl    $msg_why, %esi
+    call    puts
+    popl    %esi
+    call    puts
+    call    newline
+    call    bm_clear
+    movl    $1, %eax
+    popl    %esi
+    popl    %ebx
+    ret
+
+/* clear the bus-master INT and ERR bits (write-1-to-clear) */
+bm_clear:
+    movw    bm_base, %dx
+    addw    $2, %dx
+    inb     %dx, %al
+    orb     $0x06, %al
+    outb    %al, %dx
+    ret
+
+/* check DMA_SECTORS sectors at cur_buf against cur_lba; prints DMA-BAD once */
+verify:
+    pushl   %ebx
+    pushl   %esi
+    movl    cur_buf, %esi
+    movl    cur_lba, %ebx
+    movl    $DMA_SECTORS, %ecx
+1:  cmpl    %ebx, (%esi)
+    jne     2f
+    cmpl    $MAGIC, 4(%esi)
+    jne     2f
+    movl    %ebx, %eax
+    notl    %eax
+    cmpl    %eax, 508(%esi)
+    jne     2f
+    addl    $512, %esi
+    incl    %ebx
+    decl    %ecx
+    jnz     1b
+    popl    %esi
+    popl    %ebx
+    ret
+2:  incl    errors
+    pushl   %esi
+    movl    $msg_dma_bad, %esi
+    call    puts
+    movl    %ebx, %eax
+    call    puthex32
+    movl    $msg_buf, %esi
+    call    puts
+    movl    (%esp), %eax                /* saved %esi: the bad sector */
+    call    puthex32
+    movl    $msg_d0, %esi
+    call    puts
+    popl    %esi
+    pushl   %esi
+    movl    (%esi), %eax
+    call    puthex32
+    movl    $msg_d1, %esi
+    call    puts
+    popl    %esi
+    movl    4(%esi), %eax
+    call    puthex32
+    call    newline
+    popl    %esi
+    popl    %ebx
+    ret
+
+fatal:
+    movl    %esi, %ebx
+    movl    $msg_fatal, %esi
+    call    puts
+    movl    %ebx, %esi
+    call    puts
+    call    newline
+1:  hlt
+    jmp     1b
+
+/* PCI config: %eax = address -> %eax = dword */
+pci_read:
+    movw    $0xcf8, %dx
+    outl    %eax, %dx
+    movw    $0xcfc, %dx
+    inl     %dx, %eax
+    ret
+
+/* PCI config: %eax = address, %ebx = dword */
+pci_write:
+    movw    $0xcf8, %dx
+    outl    %eax, %dx
+    movw    $0xcfc, %dx
+    movl    %ebx, %eax
+    outl    %eax, %dx
+    ret
+
+/* serial output; all preserve every register but %eax/%edx/%esi */
+putc:                                   /* %al */
+    pushl   %ecx
+    movb    %al, %ah
+    movw    $COM1 + 5, %dx
+    movl    $100000, %ecx
+1:  inb     %dx, %al
+    testb   $0x20, %al                  /* THR empty */
+    jnz     2f
+    decl    %ecx
+    jnz     1b
+2:  movb    %ah, %al
+    movw    $COM1, %dx
+    outb    %al, %dx
+    popl    %ecx
+    ret
+
+puts:                                   /* %esi */
+1:  movb    (%esi), %al
+    testb   %al, %al
+    jz      2f
+    call    putc
+    incl    %esi
+    jmp     1b
+2:  ret
+
+newline:
+    movb    $'\n', %al
+    jmp     putc
+
+puthex32:                               /* %eax */
+    pushl   %ecx
+    pushl   %ebx
+    movl    %eax, %ebx
+    movl    $8, %ecx
+1:  roll    $4, %ebx
+    movl    %ebx, %eax
+    call    hexdigit
+    decl    %ecx
+    jnz     1b
+    popl    %ebx
+    popl    %ecx
+    ret
+
+puthex8:                                /* %al */
+    pushl   %ebx
+    movb    %al, %bl
+    movb    %bl, %al
+    shrb    $4, %al
+    call    hexdigit
+    movb    %bl, %al
+    call    hexdigit
+    popl    %ebx
+    ret
+
+hexdigit:                               /* low nibble of %al */
+    andl    $0x0f, %eax
+    movb    hexchars(%eax), %al
+    jmp     putc
+
+hexchars:       .ascii  "0123456789abcdef"
+msg_start:      .asciz  "GUEST-START bm="
+msg_progress:   .asciz  "P "
+msg_e:          .asciz  " e="
+msg_dma_err:    .asciz  "DMA-ERR lba="
+msg_buf:        .asciz  " buf="
+msg_bm:         .asciz  " bm="
+msg_ata:        .asciz  " ata="
+msg_why:        .asciz  " why="
+msg_dma_bad:    .asciz  "DMA-BAD lba="
+msg_d0:         .asciz  " d0="
+msg_d1:         .asciz  " d1="
+msg_fatal:      .asciz  "GUEST-FATAL "
+msg_no_ide:     .asciz  "no-piix3-ide"
+msg_no_bar:     .asciz  "no-busmaster-bar"
+why_busy:       .asciz  "busy"
+why_tmo:        .asciz  "tmo"
+why_bmerr:      .asciz  "bmerr"
+why_ataerr:     .asciz  "ataerr"
+
+    .p2align 2
+bm_base:        .long   0
+cur_lba:        .long   0
+cur_buf:        .long   0
+dmas:           .long   0
+sweeps:         .long   0
+errors:         .long   0
+
+    /* pad stage 2 to its size; fails to assemble if the code outgrows it */
+    .org    512 + STAGE2_SECTORS * 512

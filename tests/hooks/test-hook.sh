@@ -1,0 +1,290 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# TAP test: the built uffd-shim-hook driven like libvirt does, against a real uffd-shimd.
+#
+# Environment:
+#   UFFD_SHIM_HOOK         the built uffd-shim-hook (required)
+#   UFFD_SHIM_TEST_GRANTS  the built hook-test-grants helper (required)
+#   UFFD_SHIMD             the built uffd-shimd; unset: the test is skipped
+#   UFFD_SHIM_PRELOAD      the built preload library (optional, a dummy file otherwise)
+#   UFFD_SHIM_SKIP_EXIT    exit status after "1..0 # SKIP" (default 77; meson
+#                          1.0.1 counts 77 as an error under protocol 'tap',
+#                          so tests/hooks/meson.build sets 0)
+#   UFFD_SHIM_REQUIRE_ALL=1  a skip becomes a failure (CI)
+set -u
+
+HOOK=${UFFD_SHIM_HOOK:-}
+GRANTS=${UFFD_SHIM_TEST_GRANTS:-}
+SHIMD=${UFFD_SHIMD:-}
+
+skip_all() {
+    if [ "${UFFD_SHIM_REQUIRE_ALL:-0}" = 1 ]; then
+        echo "Bail out! cannot run: $1 (UFFD_SHIM_REQUIRE_ALL=1)"
+        exit 1
+    fi
+    echo "1..0 # SKIP $1"
+    exit "${UFFD_SHIM_SKIP_EXIT:-77}"
+}
+
+[ -n "$HOOK" ] && [ -x "$HOOK" ] || skip_all "UFFD_SHIM_HOOK does not name the built uffd-shim-hook"
+[ -n "$GRANTS" ] && [ -x "$GRANTS" ] || skip_all "UFFD_SHIM_TEST_GRANTS does not name hook-test-grants"
+[ -n "$SHIMD" ] && [ -x "$SHIMD" ] || skip_all "set UFFD_SHIMD to the uffd-shimd binary (build/shim/uffd-shimd)"
+[ "$(id -u)" = 0 ] || skip_all "needs root (the broker's admin socket serves uid 0 only)"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/test-hook.XXXXXX") || exit 1
+BROKER_PID=
+cleanup() {
+    if [ -n "$BROKER_PID" ]; then
+        kill "$BROKER_PID" 2>/dev/null
+        wait "$BROKER_PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ADMIN=$T/admin.sock
+PRELOAD=${UFFD_SHIM_PRELOAD:-}
+if [ -z "$PRELOAD" ] || [ ! -f "$PRELOAD" ]; then
+    PRELOAD=$T/libuffd-shim-preload.so
+    : > "$PRELOAD"
+fi
+UUID1=c7a5fdbd-edaf-9455-926a-d65c16db1809
+UUID2=00112233-4455-6677-8899-aabbccddeeff
+EMULATOR=/usr/bin/qemu-system-x86_64
+META_NS=http://uffd-shim.org/schemas/domain/1.0
+QEMU_NS=http://libvirt.org/schemas/domain/qemu/1.0
+
+# ---- TAP ---------------------------------------------------------------
+N=0
+FAILED=0
+ok() {
+    N=$((N + 1))
+    echo "ok $N - $1"
+}
+not_ok() {
+    N=$((N + 1))
+    FAILED=1
+    echo "not ok $N - $1"
+    for f in "$T/rc" "$T/out" "$T/err"; do
+        [ -s "$f" ] && sed "s/^/# $(basename "$f"): /" "$f"
+    done
+    return 0
+}
+check() { # check DESCRIPTION COMMAND...
+    desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# ---- fixtures ----------------------------------------------------------
+# write_config FILE [HOOK-LINES [GRANTS-LINES]]
+write_config() {
+    cat > "$1" <<EOF
+[broker]
+socket = $T/uffd.sock
+admin-socket = $ADMIN
+state-dir = $T/state
+log = stderr
+
+[qemu]
+user = 65534
+libvirt-run-dir = $T/libvirt
+
+[grants]
+${3:-}
+
+[hook]
+preload = $PRELOAD
+${2:-}
+EOF
+}
+
+# domain_xml NAME UUID [METADATA-INNER [EXTRA-ELEMENTS]]
+domain_xml() {
+    cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+  <uuid>$2</uuid>
+  <metadata>
+    <app1:foo xmlns:app1='http://app1.org/app1/'>fizz</app1:foo>
+    ${3:-}
+  </metadata>
+  <memory unit='KiB'>131072</memory>
+  <os>
+    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+  </os>
+  <devices>
+    <emulator>$EMULATOR</emulator>
+  </devices>
+  ${4:-}
+</domain>
+EOF
+}
+
+opt_in_meta() {
+    echo "<uffd-shim:postcopy xmlns:uffd-shim='$META_NS' enabled='$1'/>"
+}
+
+# hook CONFIG NAME OP SUBOP < XML: stdout in $T/out, stderr in $T/err, exit
+# status in $T/rc (a file: "xml | hook" runs hook in a subshell).
+hook() {
+    cfg=$1
+    shift
+    UFFD_SHIM_CONFIG=$cfg "$HOOK" "$1" "$2" "$3" - > "$T/out" 2> "$T/err"
+    echo $? > "$T/rc"
+}
+
+rc_is() { [ "$(cat "$T/rc")" = "$1" ]; }
+out_empty() { [ ! -s "$T/out" ]; }
+err_empty() { [ ! -s "$T/err" ]; }
+err_has() { grep -qF -- "$1" "$T/err"; }
+err_one_line() { [ "$(wc -l < "$T/err")" = 1 ]; }
+out_has() { grep -qF -- "$1" "$T/out"; }
+has_grant() { "$GRANTS" "$ADMIN" | grep -qx "$1 $2"; }
+no_grant() { ! "$GRANTS" "$ADMIN" | grep -q "^$1 "; }
+
+start_broker() {
+    "$SHIMD" --config "$T/broker.conf" --log stderr 2> "$T/broker.log" &
+    BROKER_PID=$!
+    i=0
+    while [ ! -S "$ADMIN" ] && [ $i -lt 100 ]; do
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -S "$ADMIN" ]
+}
+
+stop_broker() {
+    kill "$BROKER_PID" 2>/dev/null
+    wait "$BROKER_PID" 2>/dev/null
+    BROKER_PID=
+}
+
+write_config "$T/broker.conf"
+write_config "$T/default.conf"
+write_config "$T/native.conf" "native-emulators = $EMULATOR"
+write_config "$T/opt-in.conf" "opt-in = true
+domains = db-*"
+write_config "$T/deny.conf" "" "deny-domains = secret-*"
+write_config "$T/no-preload.conf"
+sed -i "s|^preload = .*|preload = $T/missing.so|" "$T/no-preload.conf"
+
+if ! start_broker; then
+    sed 's/^/# broker: /' "$T/broker.log"
+    skip_all "uffd-shimd did not start (see its log above)"
+fi
+
+# ---- tests --------------------------------------------------------------
+"$HOOK" --version > "$T/out" 2> "$T/err"; echo $? > "$T/rc"
+check "--version" eval 'rc_is 0 && out_has uffd-shim-hook'
+
+# Fast path: other operations neither load the config nor parse the XML.
+for op in "prepare begin" "start begin" "started begin" "reconnect begin" "restore begin" "attach begin"; do
+    # shellcheck disable=SC2086
+    echo "<not-xml" | hook "$T/does-not-exist.conf" vm1 $op
+    check "$op passes through without config or XML" eval 'rc_is 0 && out_empty && err_empty'
+done
+head -c 8388608 /dev/zero | hook "$T/does-not-exist.conf" vm1 started begin
+check "8 MiB on stdin is drained on the fast path" eval 'rc_is 0 && out_empty && err_empty'
+
+# migrate begin, eligible: grant + XML with the preload.
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+check "migrate begin: exit 0, nothing on stderr" eval 'rc_is 0 && err_empty'
+check "migrate begin: XML has the preload qemu:env" \
+    out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD\"/>"
+check "migrate begin: qemu namespace declared" out_has "xmlns:qemu=\"$QEMU_NS\""
+check "migrate begin: rest of the XML kept" \
+    eval 'out_has "<name>vm1</name>" && out_has "<app1:foo xmlns:app1=\"http://app1.org/app1/\">fizz</app1:foo>"'
+check "migrate begin: grant for name and uuid" has_grant vm1 "$UUID1"
+
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+check "migrate begin again replaces the grant" eval 'rc_is 0 && has_grant vm1 "$UUID1"'
+
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 reconnect begin
+check "reconnect begin keeps the grant" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
+
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+check "stopped end: exit 0, quiet" eval 'rc_is 0 && out_empty && err_empty'
+check "stopped end: grant gone" no_grant vm1
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 release end
+check "release end without a grant: exit 0, quiet" eval 'rc_is 0 && out_empty && err_empty'
+
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 release end
+check "release end revokes too" eval 'rc_is 0 && no_grant vm1'
+
+# What an earlier qemu.d hook added is kept, our library goes first.
+domain_xml vm2 "$UUID2" "" "<qemu:commandline xmlns:qemu='$QEMU_NS'><qemu:arg value='-S'/><qemu:env name='LD_PRELOAD' value='/opt/other.so'/></qemu:commandline>" |
+    hook "$T/default.conf" vm2 migrate begin
+check "earlier hook's qemu:commandline kept, preload first" \
+    eval 'rc_is 0 && out_has "<qemu:arg value=\"-S\"/>" && out_has "value=\"$PRELOAD:/opt/other.so\""'
+check "only one qemu:commandline" eval '[ "$(grep -c "<qemu:commandline" "$T/out")" = 1 ]'
+domain_xml vm2 "$UUID2" | hook "$T/default.conf" vm2 stopped end
+
+# Native emulator: grant, but XML unchanged (empty output).
+domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 migrate begin
+check "native emulator: grant, XML unchanged" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
+domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
+
+# Opt-in.
+domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin
+check "opt-in: unlisted domain passes through, no grant" eval 'rc_is 0 && out_empty && no_grant web1'
+domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$T/opt-in.conf" web1 migrate begin
+check "opt-in: metadata enabled=yes gets a grant and the preload" \
+    eval 'rc_is 0 && out_has LD_PRELOAD && has_grant web1 "$UUID1"'
+domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 stopped end
+domain_xml db-3 "$UUID2" | hook "$T/opt-in.conf" db-3 migrate begin
+check "opt-in: domain listed in [hook] domains gets a grant" eval 'rc_is 0 && has_grant db-3 "$UUID2"'
+domain_xml db-3 "$UUID2" "$(opt_in_meta no)" | hook "$T/opt-in.conf" db-3 stopped end
+domain_xml db-4 "$UUID2" "$(opt_in_meta no)" | hook "$T/opt-in.conf" db-4 migrate begin
+check "opt-in: listed domain with enabled=no opts out" eval 'rc_is 0 && out_empty && no_grant db-4'
+domain_xml vm1 "$UUID1" "$(opt_in_meta no)" | hook "$T/default.conf" vm1 migrate begin
+check "enabled=no opts out in default mode" eval 'rc_is 0 && out_empty && no_grant vm1'
+domain_xml vm1 "$UUID1" "$(opt_in_meta maybe)" | hook "$T/default.conf" vm1 migrate begin
+check "enabled=maybe refuses the migration" \
+    eval 'rc_is 1 && err_one_line && err_has "enabled=" && no_grant vm1'
+
+# Deny list: excluded domains are not even parsed.
+domain_xml secret-1 "$UUID1" | hook "$T/deny.conf" secret-1 migrate begin
+check "denied domain passes through, no grant" eval 'rc_is 0 && out_empty && no_grant secret-1'
+echo "<!DOCTYPE x [<!ENTITY a 'b'>]><x/>" | hook "$T/deny.conf" secret-1 migrate begin
+check "denied domain: XML not parsed" eval 'rc_is 0 && out_empty'
+
+# Fail closed.
+domain_xml vm3 "$UUID1" | hook "$T/default.conf" vm2 migrate begin
+check "argv/XML name mismatch refuses" eval 'rc_is 1 && err_has vm3 && no_grant vm2 && no_grant vm3'
+cat > "$T/laughs.xml" <<'EOF'
+<!DOCTYPE domain [
+  <!ENTITY lol "lol">
+  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+]>
+<domain><name>vm1</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><description>&lol2;</description></domain>
+EOF
+hook "$T/default.conf" vm1 migrate begin < "$T/laughs.xml"
+check "entity declarations refuse the migration" \
+    eval 'rc_is 1 && err_one_line && err_has DOCTYPE && out_empty && no_grant vm1'
+printf '<domain><name>vm1</name>' | hook "$T/default.conf" vm1 migrate begin
+check "malformed XML refuses the migration" eval 'rc_is 1 && err_one_line && out_empty && no_grant vm1'
+domain_xml vm1 "$UUID1" | hook "$T/no-preload.conf" vm1 migrate begin
+check "missing preload library refuses, before any grant" \
+    eval 'rc_is 1 && err_has "$T/missing.so" && no_grant vm1'
+domain_xml vm1 "$UUID1" | hook "$T/does-not-exist.conf" vm1 migrate begin
+check "unreadable config refuses" eval 'rc_is 1 && err_has "bad configuration"'
+
+# Broker down.
+stop_broker
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+check "broker down: migrate begin exits 1, XML unchanged" eval 'rc_is 1 && out_empty'
+check "broker down: one line naming the socket and the fix" \
+    eval 'err_one_line && err_has "$ADMIN" && err_has "start uffd-shimd" && err_has "admin-socket"'
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+check "broker down: stopped end exits 0 with one line" \
+    eval 'rc_is 0 && out_empty && err_one_line && err_has "$ADMIN"'
+domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin
+check "broker down: ineligible domain still passes" eval 'rc_is 0 && out_empty && err_empty'
+
+echo "1..$N"
+exit $FAILED
