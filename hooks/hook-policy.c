@@ -1,6 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Pure decisions of the libvirt hook: does a domain get a grant, does its QEMU need the preload. */
+/* Decisions of the libvirt hook: does a domain get a grant, does its QEMU need the preload. */
+/*
+ * Everything here is pure (arguments in, decision out) except
+ * uffd_shim_hook_emulator_has_marker(), which reads the emulator binary:
+ * a QEMU with the qemu-patches/ series asks the broker itself, and the
+ * hook must then leave the domain XML alone (no qemu:env, no taint). The
+ * hook runs as root on an incoming migration, so the scan opens the file
+ * without blocking (a FIFO or device named as emulator cannot stall
+ * libvirt), accepts only a regular file of bounded size and reads it with
+ * plain read() in chunks that overlap by the marker's length, so a marker
+ * across a chunk boundary is found and a file truncated meanwhile only
+ * ends the scan early.
+ */
 #include "hook-policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCAN_CHUNK (1u << 20)
 
 static gboolean
 name_listed (const char *const *patterns, const char *name)
@@ -45,10 +65,85 @@ uffd_shim_hook_decision_str (UffdShimHookDecision decision)
     return "unknown";
 }
 
+/* Closes *fd if open; for g_auto-style cleanup. */
+static void
+close_fd_p (int *fd)
+{
+    if (*fd >= 0)
+        close (*fd);
+}
+
+/* Reads up to @len bytes (fewer only at end of file). Returns the count or -1. */
+static gssize
+read_full (int fd, guint8 *buf, gsize len)
+{
+    gsize got = 0;
+
+    while (got < len) {
+        gssize n = read (fd, buf + got, len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (gsize) n;
+    }
+    return (gssize) got;
+}
+
+static gboolean
+scan_fd (int fd)
+{
+    static const char marker[] = UFFD_SHIM_NATIVE_MARKER;
+    const gsize mlen = sizeof marker - 1;
+    g_autofree guint8 *buf = g_malloc (SCAN_CHUNK + mlen);
+    gsize keep = 0;
+    goffset seen = 0;
+
+    for (;;) {
+        gssize n = read_full (fd, buf + keep, SCAN_CHUNK);
+        gsize total;
+
+        if (n < 0)
+            return FALSE;
+        seen += n;
+        if (seen > UFFD_SHIM_NATIVE_SCAN_MAX)
+            return FALSE; /* grew while we read it */
+        total = keep + (gsize) n;
+        if (memmem (buf, total, marker, mlen) != NULL)
+            return TRUE;
+        if ((gsize) n < SCAN_CHUNK)
+            return FALSE; /* end of file */
+        /* Carry the tail over: a marker may straddle two chunks. */
+        keep = MIN (total, mlen - 1);
+        memmove (buf, buf + total - keep, keep);
+    }
+}
+
+gboolean
+uffd_shim_hook_emulator_has_marker (const char *path)
+{
+    __attribute__ ((cleanup (close_fd_p))) int fd = -1;
+    struct stat st;
+
+    if (path == NULL || path[0] != '/')
+        return FALSE;
+    fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return FALSE;
+    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > UFFD_SHIM_NATIVE_SCAN_MAX)
+        return FALSE;
+    return scan_fd (fd);
+}
+
 gboolean
 uffd_shim_hook_emulator_is_native (const char *emulator, const char *const *native_emulators)
 {
-    if (emulator == NULL || native_emulators == NULL)
+    if (emulator == NULL)
         return FALSE;
-    return g_strv_contains (native_emulators, emulator);
+    if (native_emulators != NULL && g_strv_contains (native_emulators, emulator))
+        return TRUE;
+    return uffd_shim_hook_emulator_has_marker (emulator);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Pure decisions of the libvirt hook: does a domain get a grant, does its QEMU need the preload. */
+/* Decisions of the libvirt hook: does a domain get a grant, does its QEMU need the preload. */
 #ifndef UFFD_SHIM_HOOK_POLICY_H
 #define UFFD_SHIM_HOOK_POLICY_H
 
@@ -27,8 +27,31 @@ UffdShimHookDecision uffd_shim_hook_decide (gboolean domain_allowed, gboolean op
 
 const char *uffd_shim_hook_decision_str (UffdShimHookDecision decision);
 
-/* Is @emulator (exact path, may be NULL) one of @native_emulators (may be NULL)? */
+/*
+ * The string a QEMU built with the qemu-patches/ series (which asks the
+ * broker by itself) carries in its binary, followed by a space and the
+ * broker socket it was built for.
+ */
+#define UFFD_SHIM_NATIVE_MARKER "uffd-shim-native-broker-v1"
+
+/* Binaries larger than this are not scanned for the marker (not native). */
+#define UFFD_SHIM_NATIVE_SCAN_MAX ((goffset) 512 << 20)
+
+/*
+ * Does @emulator ask the broker natively, so that it needs no preload?
+ * TRUE when @emulator (exact path, may be NULL) is one of
+ * @native_emulators (may be NULL; [hook] native-emulators), or when the
+ * file carries UFFD_SHIM_NATIVE_MARKER (see
+ * uffd_shim_hook_emulator_has_marker()).
+ */
 gboolean uffd_shim_hook_emulator_is_native (const char *emulator,
                                             const char *const *native_emulators);
+
+/*
+ * Does the regular file @path contain UFFD_SHIM_NATIVE_MARKER? Reads the
+ * file once in bounded chunks (nothing is executed); FALSE for a missing,
+ * unreadable, non-regular or larger than UFFD_SHIM_NATIVE_SCAN_MAX file.
+ */
+gboolean uffd_shim_hook_emulator_has_marker (const char *path);
 
 #endif /* UFFD_SHIM_HOOK_POLICY_H */

@@ -5,50 +5,70 @@
  * Boot: SeaBIOS loads sector 0 (stage 1) at 0x7c00.  Stage 1 loads stage 2
  * (STAGE2_SECTORS sectors from LBA 1) to 0x7e00 with int 0x13 AH=0x42,
  * enables A20, switches to 32-bit protected mode (flat 4 GiB code/data
- * segments, interrupts off) and jumps to stage 2.  Stage 2 never returns.
+ * segments, interrupts off) and jumps to stage 2, which never returns.
  *
- * Stage 2 finds the PIIX3 IDE function 00:01.1 via 0xcf8/0xcfc, takes its
- * bus-master I/O base from BAR4, enables I/O decoding and bus mastering,
- * then loops forever.  One "sweep" is:
+ * Stage 2 finds the PIIX3 IDE function 00:01.1 (8086:7010) via 0xcf8/0xcfc,
+ * takes its bus-master I/O base from BAR4, sets I/O decoding and bus
+ * mastering in its command register, then loops forever.  One sweep:
  *   (a) increment the first byte of every 4 KiB page in
- *       [MEM_START, MEM_END) = [1 MiB, 96 MiB), going DOWN from the top page
- *       to the bottom one (see "Why downwards" below);
- *   (b) one ATA READ DMA (0xc8, LBA28, primary master, 0x1f0/0x3f6) of
- *       DMA_SECTORS (128) sectors = 64 KiB into DMA_BUF = 100 MiB, with a
- *       two-entry PRD table at PRD_ADDR in low memory; the LBA cycles through
- *       DATA_CHUNKS chunks starting at DATA_LBA, so a DMA that silently did
- *       not write leaves stale data that fails the check.  The buffer is
- *       never written by the CPU: after a postcopy switch the first access
- *       to its (dirty, hence missing) pages is the host kernel's preadv().
- *   (c) check the data: every sector's dword 0 = its LBA, dword 1 = MAGIC,
- *       dword 127 = ~LBA (the disk image is built that way).
+ *       [MEM_START, MEM_END) = [1 MiB, 96 MiB), upwards, like QEMU's
+ *       tests/migration guest (tests/guest/memcheck.py checks a dump);
+ *   (b) the sweep is cut into DMA_PER_SWEEP (24) segments of ~4 MiB, and
+ *       before each segment the guest does one ATA READ DMA (0xc8, LBA28,
+ *       primary master, 0x1f0/0x3f6, bus-master poll, no interrupts) of
+ *       128 sectors = 64 KiB into one 64 KiB slot of the DMA buffer area
+ *       [DMA_BUF, DMA_BUF + DMA_SLOTS * 64 KiB) = [100 MiB, 104 MiB);
+ *       DMA number n uses slot (n * SLOT_STRIDE) mod DMA_SLOTS and disk
+ *       chunk (n / DMA_SLOTS) mod DATA_CHUNKS (128 sectors from DATA_LBA
+ *       + chunk * 128), so a slot never gets the data it held before and
+ *       a DMA that silently wrote nothing is caught;
+ *   (c) after each DMA, check the slot: every sector's dword 0 = its LBA,
+ *       dword 1 = MAGIC, dword 127 = ~LBA (build-guest.sh writes the disk
+ *       that way).
+ * The CPU never writes the DMA buffer area: on a postcopy destination the
+ * first access to a slot's missing pages is the host kernel's pread() in
+ * QEMU's I/O thread (a kernel-mode userfault), unless the verify of a DMA
+ * that was in flight at the switch reads the slot first.
  *
- * Why downwards: after a postcopy switch QEMU's source resumes its linear
- * page scan from the last page the destination asked for.  An upward sweep
- * drags that scan up to 96 MiB, and the next dirty pages in scan order are
- * the DMA buffer's, which may then arrive before the guest's DMA touches
- * them.  Sweeping down keeps the scan position behind the guest, far below
- * the buffer, so the first DMA after the switch really hits missing pages.
- * The memory check is direction-agnostic (one +-1 edge allowed).
+ * Why many DMAs per sweep, into rotating slots (measured, QEMU 7.2, TCG):
+ * after the switch the source streams dirty pages in address order and
+ * jumps to each page the destination asks for, so it runs just ahead of
+ * the sweeping guest (plus whatever sits in the socket buffers).  With one
+ * DMA at the end of a sweep into one fixed buffer right above 96 MiB, the
+ * stream had usually delivered the buffer before the guest's DMA touched
+ * it, and a user-mode-only userfaultfd went unnoticed in about half the
+ * runs.  A DMA every ~4 MiB of the sweep, into a slot far (in address
+ * order) from the previous one, happens long before the stream gets to
+ * the buffer area; the negative control then saw tens of DMA-ERR lines in
+ * every run.
  *
- * Serial protocol (COM1, 0x3f8, lines end with "\n", fields hex):
+ * Why one PRD entry: one entry gives QEMU one iovec, so its file-posix
+ * driver reads with a plain pread() loop, which reports EFAULT even if
+ * the fault is in the middle of the 64 KiB.  With several iovecs a short
+ * preadv() makes QEMU silently redo the read through a bounce buffer and
+ * memcpy() (a user-mode copy, which a user-mode-only userfaultfd serves)
+ * and turn preadv() off for the rest of the process.
+ *
+ * Serial protocol (COM1, 0x3f8; lines end with "\n"; numbers are hex):
  *   "GUEST-BOOT"                  stage 1 runs (real mode)
  *   "GUEST-DISK-ERR"              stage 1 could not load stage 2 (halts)
  *   "GUEST-START bm=XXXXXXXX"     protected mode, IDE found, loop starts;
  *                                 bm = bus-master I/O base
- *   "P XXXXXXXX e=XXXXXXXX"       progress, every PROGRESS_SWEEPS sweeps:
- *                                 sweep count, DMA errors seen so far
- *   "DMA-ERR lba=XXXXXXXX bm=XX ata=XX why=WORD"
- *                                 DMA failed: bm/ata = bus-master status and
- *                                 ATA status registers; WORD is one of
- *                                 busy (drive busy before the command),
- *                                 tmo (no completion in time), bmerr
- *                                 (bus-master error bit), ataerr (ERR/DF set)
- *   "DMA-BAD lba=XXXXXXXX d0=XXXXXXXX d1=XXXXXXXX"
- *                                 the DMA "succeeded" but sector lba holds
- *                                 wrong data (d0, d1 = its first dwords)
+ *   "P XXXXXXXX e=XXXXXXXX"       progress, every PROGRESS_SWEEPS (32)
+ *                                 sweeps (about 0.25 s under TCG): sweep
+ *                                 count, DMA-ERR + DMA-BAD lines so far
+ *   "DMA-ERR lba=XXXXXXXX buf=XXXXXXXX bm=XX ata=XX why=WORD"
+ *                                 a DMA failed: first LBA, slot address,
+ *                                 bus-master and ATA status registers;
+ *                                 WORD: busy (drive busy before the
+ *                                 command), tmo (no completion after
+ *                                 POLL_LIMIT polls), bmerr (bus-master
+ *                                 error bit), ataerr (ATA ERR or DF bit)
+ *   "DMA-BAD lba=XXXXXXXX buf=XXXXXXXX d0=XXXXXXXX d1=XXXXXXXX"
+ *                                 the DMA completed but the sector of LBA
+ *                                 lba, at buf, holds d0, d1 (first dwords)
  *   "GUEST-FATAL WORD"            no usable IDE controller (halts)
- * The guest keeps going after DMA-ERR / DMA-BAD.
+ * The guest keeps going after DMA-ERR / DMA-BAD (one line per bad DMA).
  */
 
 /* Defaults; build-guest.sh passes the disk layout with --defsym. */
@@ -79,11 +99,10 @@
 
 .set MEM_START,   0x00100000    /* 1 MiB */
 .set MEM_END,     0x06000000    /* 96 MiB */
-.set SEG_BYTES,   ((MEM_END - MEM_START) / DMA_PER_SWEEP + PAGE - 1) / PAGE * PAGE
 .set PAGE,        4096
+.set SEG_BYTES,   ((MEM_END - MEM_START) / DMA_PER_SWEEP + PAGE - 1) / PAGE * PAGE
 .set DMA_BUF,     0x06400000    /* 100 MiB */
 .set DMA_SECTORS, 128
-.set DMA_BYTES,   DMA_SECTORS * 512
 .set PRD_ADDR,    0x00006000
 .set STACK_TOP,   0x00007000
 .set COM1,        0x3f8

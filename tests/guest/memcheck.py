@@ -85,6 +85,10 @@ def main(argv=None):
     ap.add_argument("--direction", choices=("any", "up", "down"), default="any",
                     help="sweep direction of the guest, for the edge's sign (default any)")
     args = ap.parse_args(argv)
+    if args.start % PAGE or args.end % PAGE or args.start >= args.end:
+        print("memcheck: bad range [%#x, %#x): must be page aligned and non-empty"
+              % (args.start, args.end), file=sys.stderr)
+        return 2
     try:
         with open(args.dump, "rb") as f:
             data = f.read(args.end)

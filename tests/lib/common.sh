@@ -18,6 +18,8 @@ diag() { printf '# %s\n' "$@"; }
 # check DESCRIPTION COMMAND...: ok if the command succeeds.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 tap_done() { [ "$_tap_failed" -eq 0 ]; exit $?; }
+# tap_end: print the plan after the tests (when their number is not known up front) and exit.
+tap_end() { echo "1..$_tap_n"; tap_done; }
 
 # skip_all REASON: the environment cannot run this test.
 skip_all() {

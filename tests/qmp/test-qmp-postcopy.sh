@@ -61,6 +61,6 @@ check "no grant remains after the migration" \
 # works under TCG, but the kernel-mode faults (IDE DMA preadv into missing
 # guest pages) fail, and the check must see it.
 check "negative control: a user-mode-only uffd is detected (guest DMA error)" \
-    run_migration umo "$LAUNCH env LD_PRELOAD=$WORK/force-umo.so" --expect-dma-error
+    run_migration umo "$LAUNCH env LD_PRELOAD=$WORK/force-umo.so" --expect-dma-error --switch-after-syncs 1
 check "the knob still reads 0" test "$(knob)" = 0
 tap_done

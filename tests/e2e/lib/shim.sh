@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# uffd-shim on an e2e host: install into a prefix, start the broker in a host, install the hook.
+#
+# Requires lib/hosts.sh (sourced first) and $E2E_BASE.
+#   shim_install              build + `ninja install` into $SHIM_PREFIX (once)
+#   shim_config KEY=VAL...    write $SHIM_PREFIX/etc/uffd-shim/uffd-shim.conf
+#   shim_start_broker HOST    start uffd-shimd inside HOST; sets SHIM_BROKER_PID
+#   shim_stop_broker HOST     stop it (by pid)
+#   shim_hook_install HOST    `uffd-shimctl hook install --reload` inside HOST
+#   shim_ctl HOST ARGS...     uffd-shimctl inside HOST
+#   shim_audit HOST           the broker's audit lines so far
+
+SHIM_PREFIX=${SHIM_PREFIX:-}
+
+shim_install() {
+    [ -z "$SHIM_PREFIX" ] || [ ! -x "$SHIM_PREFIX/sbin/uffd-shimd" ] || return 0
+    SHIM_PREFIX=$E2E_BASE/prefix
+    local b=$E2E_BASE/build
+    meson setup "$b" "$E2E_REPO" --prefix="$SHIM_PREFIX" --libdir=lib --buildtype=debugoptimized \
+        >"$E2E_BASE/shim-build.log" 2>&1 &&
+        ninja -C "$b" >>"$E2E_BASE/shim-build.log" 2>&1 &&
+        ninja -C "$b" install >>"$E2E_BASE/shim-build.log" 2>&1 || {
+        tail -n 30 "$E2E_BASE/shim-build.log" >&2
+        return 1
+    }
+    # QEMU (libvirt-qemu) must reach the preload library.
+    chmod 0711 "$SHIM_PREFIX" "$SHIM_PREFIX/lib"
+    SHIM_PRELOAD=$SHIM_PREFIX/lib/uffd-shim/libuffd-shim-preload.so
+    [ -r "$SHIM_PRELOAD" ]
+}
+
+shim_config() {
+    mkdir -p "$SHIM_PREFIX/etc/uffd-shim"
+    printf '%s\n' "$@" >"$SHIM_PREFIX/etc/uffd-shim/uffd-shim.conf"
+}
+
+shim_start_broker() {
+    local host=$1 i root
+    root=$(host_root "$host") || return 1
+    SHIM_BROKER_LOG=$E2E_BASE/broker-$host.log
+    host_exec "$host" "$SHIM_PREFIX/sbin/uffd-shimd" >>"$SHIM_BROKER_LOG" 2>&1 &
+    SHIM_BROKER_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$root/run/uffd-shim/admin.sock" ] && shim_ctl "$host" status >/dev/null 2>&1 && return 0
+        kill -0 "$SHIM_BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$SHIM_BROKER_LOG" >&2
+    return 1
+}
+
+shim_stop_broker() {
+    [ -n "${SHIM_BROKER_PID:-}" ] || return 0
+    kill -TERM "$SHIM_BROKER_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$SHIM_BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SHIM_BROKER_PID" 2>/dev/null
+    SHIM_BROKER_PID=
+    return 0
+}
+
+shim_ctl() {
+    local host=$1
+    shift
+    host_exec "$host" "$SHIM_PREFIX/sbin/uffd-shimctl" "$@"
+}
+
+shim_hook_install() {
+    shim_ctl "$1" hook install --reload --hooks-dir=/etc/libvirt/hooks \
+        --libvirtd-pidfile=/run/libvirt/libvirtd.pid
+}
+
+shim_audit() {
+    grep -h "audit: " "$E2E_BASE"/broker-"$1".log 2>/dev/null | sed 's/^.*audit: //'
+}
+
+# switch_to_postcopy DOMAIN: `virsh migrate-postcopy` on the source, retried
+# until libvirt accepts it (it refuses before the migration job is running).
+switch_to_postcopy() {
+    local i
+    for ((i = 0; i < 60; i++)); do
+        host_virsh src migrate-postcopy "$1" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
