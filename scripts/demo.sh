@@ -30,8 +30,7 @@ e2e_init || exit 1
 say "starting two libvirt hosts on this machine: src and dst"
 host_up src && host_up dst || exit 1
 e2e_guest_image "$E2E_BASE/images/demo.img" 2>/dev/null || exit 1
-host_start_domain src demo "$E2E_BASE/images/demo.img" || exit 1
-sleep 2
+guest_start demo "$E2E_BASE/images/demo.img" || exit 1
 host_virsh src list
 
 say "1. stock Debian 12 (libvirt 9.0, QEMU 7.2): virsh migrate --live --postcopy --postcopy-after-precopy demo"

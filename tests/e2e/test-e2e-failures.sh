@@ -23,84 +23,54 @@ shim_install || fail_rest "meson install of uffd-shim failed"
 shim_config "[grants]" "lifetime=600"
 shim_hook_install dst >/dev/null 2>&1 || fail_rest "hook install"
 
-start() {
-    host_start_domain src "$1" "$IMG" || return 1
-    local i
-    for ((i = 0; i < 100; i++)); do
-        grep -q "^P " "$(host_serial_log src "$1")" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    return 1
-}
-progress() { grep -c "^P " "$(host_serial_log "$1" "$2")" 2>/dev/null || echo 0; }
-# still_running HOST DOMAIN: running there and making progress.
-still_running() {
-    [ "$(host_domstate "$1" "$2")" = running ] || return 1
-    local n0 i
-    n0=$(progress "$1" "$2")
-    for ((i = 0; i < 50; i++)); do
-        [ "$(progress "$1" "$2")" -gt $((n0 + 1)) ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-no_grants() { shim_ctl dst grants | grep -q "no active grants"; }
+no_grants() { shim_no_grants dst; }
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32)
 
 # --- Broker not running on the destination ----------------------------------
-start f1 || fail_rest "guest f1 does not start"
+guest_start f1 "$IMG" || fail_rest "guest f1 does not start"
 migrate src dst f1 "${PC[@]}"
 diag "f1: $(tr '\n' ' ' <<<"$E2E_MIGRATE_OUTPUT" | head -c 400)"
 check "broker down: the migration fails" test "$E2E_MIGRATE_RC" != 0
 check "with the hook's message naming the broker socket and the fix" \
     grep -q "cannot reach the uffd-shim broker at /run/uffd-shim/admin.sock.*start uffd-shimd" <<<"$E2E_MIGRATE_OUTPUT"
 check "not QEMU's vague postcopy error" bash -c '! grep -q "Postcopy is not supported" <<<"$1"' _ "$E2E_MIGRATE_OUTPUT"
-check "the source domain keeps running untouched" still_running src f1
+check "the source domain keeps running untouched" guest_running src f1
 check "nothing of it is left on the destination" test -z "$(host_domstate dst f1)"
 
 # --- Migration aborted with domjobabort -------------------------------------
 shim_start_broker dst || fail_rest "broker does not start"
-(
-    migrate src dst f1 --postcopy --bandwidth 32
-    echo "$E2E_MIGRATE_RC" >"$E2E_BASE/f1.rc"
-) &
-mig=$!
-for ((i = 0; i < 150; i++)); do shim_ctl dst grants 2>/dev/null | grep -q "^f1 " && break; sleep 0.2; done
-check "aborted: the grant was open while the migration ran" bash -c 'grep -q "^f1 " <<<"$1"' _ "$(shim_ctl dst grants)"
+migrate_bg src dst f1 --postcopy --bandwidth 32
+check "aborted: the grant was open while the migration ran" shim_wait_grant dst f1
 sleep 1
 host_virsh src domjobabort f1 >/dev/null 2>&1
-wait "$mig"
-check "aborted: virsh migrate fails" test "$(cat "$E2E_BASE/f1.rc")" != 0
+migrate_bg_wait
+check "aborted: virsh migrate fails" test "$E2E_MIGRATE_RC" != 0
 for ((i = 0; i < 50; i++)); do no_grants && break; sleep 0.2; done
 check "aborted: the grant is gone (revoked by the hook, or ended with its QEMU)" \
     grep -qE "grant-revoke domain=f1 result=ok|grant-end domain=f1 .*why=(revoked|exited)" <(shim_audit dst)
 check "aborted: no grant remains" no_grants
-check "aborted: the source keeps running" still_running src f1
+check "aborted: the source keeps running" guest_running src f1
 
 # --- Destination libvirtd restarted before the migration --------------------
 host_restart_libvirtd dst || fail_rest "libvirtd restart"
 migrate src dst f1 "${PC[@]}"
 check "after a destination libvirtd restart the hook still works: postcopy succeeds" test "$E2E_MIGRATE_RC" = 0
 check "and really switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
-check "the domain runs on the destination" still_running dst f1
+check "the domain runs on the destination" guest_running dst f1
 check "the broker served its QEMU" grep -q "decision=grant reason=ok .*domain=f1 " <(shim_audit dst)
 
 # --- Broker restarted mid-migration: the grant survives ---------------------
 host_virsh dst destroy f1 >/dev/null 2>&1
-start f2 || fail_rest "guest f2 does not start"
-(
-    migrate src dst f2 --postcopy --bandwidth 32
-    echo "$E2E_MIGRATE_RC $E2E_MIGRATE_POSTCOPY" >"$E2E_BASE/f2.rc"
-) &
-mig=$!
-for ((i = 0; i < 150; i++)); do shim_ctl dst grants 2>/dev/null | grep -q "^f2 " && break; sleep 0.2; done
+guest_start f2 "$IMG" || fail_rest "guest f2 does not start"
+migrate_bg src dst f2 --postcopy --bandwidth 32
+shim_wait_grant dst f2 || diag "no grant for f2 appeared"
 kill -KILL "$SHIM_BROKER_PID"
 SHIM_BROKER_PID=
 shim_start_broker dst || diag "broker restart failed"
 switch_to_postcopy f2
-wait "$mig"
-read -r rc pc <"$E2E_BASE/f2.rc"
-check "broker killed and restarted before the switch: the migration still completes in postcopy" test "$rc $pc" = "0 1"
+migrate_bg_wait
+check "broker killed and restarted before the switch: the migration still completes in postcopy" \
+    test "$E2E_MIGRATE_RC $E2E_MIGRATE_POSTCOPY" = "0 1"
 check "no grant remains" no_grants
 check "the knob reads 0 at the end" test "$(knob)" = 0
 tap_end

@@ -25,28 +25,11 @@ host_up src && host_up dst || fail_rest "host_up failed"
 e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"
 IMG=$E2E_BASE/images/guest.img
 
-# start DOMAIN: a fresh guest on the source, running and printing progress.
-start() {
-    host_start_domain src "$1" "$IMG" || return 1
-    local i
-    for ((i = 0; i < 100; i++)); do
-        grep -q "^P " "$(host_serial_log src "$1")" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    return 1
-}
-# progress HOST DOMAIN: number of progress lines in that host's serial log.
-progress() { grep -c "^P " "$(host_serial_log "$1" "$2")" 2>/dev/null || echo 0; }
 # guest_ok HOST DOMAIN: the guest runs on HOST, makes progress, saw no DMA error.
 guest_ok() {
-    local log n0 i
+    local log
     log=$(host_serial_log "$1" "$2")
-    n0=$(progress "$1" "$2")
-    for ((i = 0; i < 50; i++)); do
-        [ "$(progress "$1" "$2")" -gt $((n0 + 2)) ] && break
-        sleep 0.2
-    done
-    [ "$(progress "$1" "$2")" -gt $((n0 + 2)) ] || { diag "$2 makes no progress on $1"; return 1; }
+    guest_running "$1" "$2" || { diag "$2 does not run or make progress on $1"; return 1; }
     if grep -qE "^DMA-(ERR|BAD)" "$log"; then diag "$(grep -E '^DMA-' "$log" | head -3)"; return 1; fi
     # The guest's cumulative error counter (e=...) travels with its RAM.
     tail -n 1 <(grep "^P " "$log") | grep -q "e=00000000$"
@@ -65,11 +48,11 @@ memory_ok() {
 }
 gone_from() { [ -z "$(host_domstate "$1" "$2")" ]; }
 audit_dst() { shim_audit dst; }
-no_grants() { shim_ctl dst grants | grep -q "no active grants"; }
+no_grants() { shim_no_grants dst; }
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32)
 
 # --- Baseline: stock Debian 12 at knob 0 ---------------------------------
-start g0 || fail_rest "guest g0 does not start"
+guest_start g0 "$IMG" || fail_rest "guest g0 does not start"
 migrate src dst g0 "${PC[@]}"
 check "baseline: without uffd-shim the migration fails with '$E2E_POSTCOPY_ERROR'" \
     grep -qF "$E2E_POSTCOPY_ERROR" <<<"$E2E_MIGRATE_OUTPUT"
@@ -85,7 +68,7 @@ check "uffd-shimctl hook install --reload installs the hook in the destination" 
 check "the hook is an executable in the destination's qemu.d" test -x "$(host_root dst)/etc/libvirt/hooks/qemu.d/50-uffd-shim"
 
 # --- Postcopy after precopy --------------------------------------------------
-start g1 || fail_rest "guest g1 does not start"
+guest_start g1 "$IMG" || fail_rest "guest g1 does not start"
 migrate src dst g1 "${PC[@]}"
 diag "g1: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 300 <<<"$E2E_MIGRATE_OUTPUT")"
 check "with uffd-shim: virsh migrate --live --postcopy --postcopy-after-precopy succeeds" test "$E2E_MIGRATE_RC" = 0
@@ -108,17 +91,9 @@ domain_xml other "$E2E_BASE/images/other.img" 128 |
         -e "s|</domain>|<qemu:commandline><qemu:env name='LD_PRELOAD' value='$SHIM_PRELOAD'/></qemu:commandline></domain>|" \
         >"$E2E_BASE/other.xml"
 host_virsh dst create "$E2E_BASE/other.xml" >/dev/null || diag "cannot start 'other' on dst"
-start g2 || fail_rest "guest g2 does not start"
-(
-    migrate src dst g2 --postcopy --bandwidth 32
-    echo "$E2E_MIGRATE_RC $E2E_MIGRATE_POSTCOPY" >"$E2E_BASE/g2.result"
-) &
-mig_pid=$!
-for ((i = 0; i < 150; i++)); do
-    shim_ctl dst grants 2>/dev/null | grep -q "^g2 " && break
-    sleep 0.2
-done
-check "in flight: the hook opened a grant for g2 on the destination" bash -c "grep -q '^g2 ' <<<\"\$1\"" _ "$(shim_ctl dst grants)"
+guest_start g2 "$IMG" || fail_rest "guest g2 does not start"
+migrate_bg src dst g2 --postcopy --bandwidth 32
+check "in flight: the hook opened a grant for g2 on the destination" shim_wait_grant dst g2
 # Another domain, already running on the destination, asks the broker:
 # QEMU 7.2 creates a userfaultfd to probe the background-snapshot capability.
 other_pid=$(host_domain_pid dst other)
@@ -130,10 +105,9 @@ out=$(setpriv --reuid=12345 --regid=12345 --clear-groups "$UFFD_PROBE" syscall -
 check "in flight: an unprivileged local user still gets EPERM from userfaultfd()" grep -q "uffd: EPERM" <<<"$out"
 check "in flight: the knob still reads 0" test "$(knob)" = 0
 switch_to_postcopy g2
-wait "$mig_pid"
-read -r rc2 pc2 <"$E2E_BASE/g2.result"
-check "--postcopy then a manual virsh migrate-postcopy succeeds" test "$rc2" = 0
-check "and switched to postcopy" test "$pc2" = 1
+migrate_bg_wait
+check "--postcopy then a manual virsh migrate-postcopy succeeds" test "$E2E_MIGRATE_RC" = 0
+check "and switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
 check "g2 runs on the destination with no DMA error" guest_ok dst g2
 check "after the migration no grant remains (uffd-shimctl grants)" no_grants
 host_virsh dst destroy g2 >/dev/null 2>&1
@@ -143,7 +117,7 @@ host_virsh dst destroy other >/dev/null 2>&1
 shim_stop_broker
 shim_config "[grants]" "lifetime=8"
 shim_start_broker dst || fail_rest "broker restart"
-start g3 || fail_rest "guest g3 does not start"
+guest_start g3 "$IMG" || fail_rest "guest g3 does not start"
 migrate src dst g3
 check "a precopy-only migration succeeds" test "$E2E_MIGRATE_RC" = 0
 check "its grant was opened" grep -q "grant-create domain=g3 .*result=ok" <(audit_dst)

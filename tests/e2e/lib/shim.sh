@@ -9,6 +9,14 @@
 #   shim_hook_install HOST    `uffd-shimctl hook install --reload` inside HOST
 #   shim_ctl HOST ARGS...     uffd-shimctl inside HOST
 #   shim_audit HOST           the broker's audit lines so far
+#   shim_no_grants HOST       no active grant on HOST
+#   shim_wait_grant HOST DOM  wait (bounded) until DOM has a grant on HOST
+# and the guest helpers shared by the e2e tests:
+#   guest_start DOMAIN IMG    a fresh guest on "src", printing progress
+#   guest_progress HOST DOM   progress lines in that host's serial log
+#   guest_running HOST DOM    running on HOST and making progress
+#   migrate_bg SRC DST DOM ARGS...   `migrate` in the background; migrate_bg_wait
+#                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY
 
 SHIM_PREFIX=${SHIM_PREFIX:-}
 
@@ -83,4 +91,54 @@ switch_to_postcopy() {
         sleep 0.5
     done
     return 1
+}
+
+shim_no_grants() { shim_ctl "$1" grants | grep -q "no active grants"; }
+
+shim_wait_grant() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        shim_ctl "$1" grants 2>/dev/null | grep -q "^$2 " && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+guest_start() {
+    host_start_domain src "$1" "$2" || return 1
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "^P " "$(host_serial_log src "$1")" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+guest_progress() { grep -c "^P " "$(host_serial_log "$1" "$2")" 2>/dev/null || echo 0; }
+
+guest_running() {
+    [ "$(host_domstate "$1" "$2")" = running ] || return 1
+    local n0 i
+    n0=$(guest_progress "$1" "$2")
+    for ((i = 0; i < 50; i++)); do
+        [ "$(guest_progress "$1" "$2")" -gt $((n0 + 2)) ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+migrate_bg() {
+    _migrate_bg_result=$E2E_BASE/migrate-bg.$3.result
+    rm -f "$_migrate_bg_result"
+    (
+        migrate "$@"
+        echo "$E2E_MIGRATE_RC ${E2E_MIGRATE_POSTCOPY:-0}" >"$_migrate_bg_result"
+    ) &
+    _migrate_bg_pid=$!
+}
+
+migrate_bg_wait() {
+    wait "$_migrate_bg_pid"
+    read -r E2E_MIGRATE_RC E2E_MIGRATE_POSTCOPY <"$_migrate_bg_result" ||
+        { E2E_MIGRATE_RC=1; E2E_MIGRATE_POSTCOPY=0; }
 }
