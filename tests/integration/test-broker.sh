@@ -77,6 +77,29 @@ check "a domain whose libvirt record has another UUID is denied (uuid-mismatch)"
 out=$(as_user $QEMU_UID env UFFD_SHIM_SOCKET="$UFFD_SHIM_SOCKET" "$WORK/probe" library)
 check "a QEMU-uid process that is no domain's QEMU is denied" has_reason 5 "$out"
 
+# The preload, as stock QEMU would load it: QEMU 7.2's syscall() path and
+# QEMU >= 8.1's open("/dev/userfaultfd") path, everything else untouched.
+install -m 0755 "$UFFD_SHIM_PRELOAD" "$WORK/preload.so"
+PRELOAD_ENV=(env LD_PRELOAD="$WORK/preload.so" UFFD_SHIM_SOCKET="$UFFD_SHIM_SOCKET")
+ctl grant pre1 $UUID1 >/dev/null
+out=$(launched pre1 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" syscall 2>&1)
+check "preload, syscall() path: the uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
+check "the preload says where the device came from (QEMU's log)" grep -q "uffd-shim-preload: got /dev/userfaultfd from the broker" <<<"$out"
+ctl grant pre2 $UUID1 >/dev/null   # a grant belongs to the one QEMU that used it first
+out=$(launched pre2 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" device 2>&1)
+check "preload, open(\"/dev/userfaultfd\") path: the uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
+out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" "$WORK/probe" device --no-fault 2>&1)
+check "preload, refused by the broker: the caller sees the original EACCES and the reason is logged" \
+    bash -c 'grep -q "uffd: EACCES" <<<"$1" && grep -q "broker refused /dev/userfaultfd: caller is not the configured QEMU user" <<<"$1"' _ "$out"
+out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" "$WORK/probe" umo 2>&1)
+check "preload: a user-mode-only request passes through untouched (no broker)" \
+    bash -c 'grep -q "kernel-fault: EFAULT" <<<"$1" && ! grep -q "uffd-shim-preload" <<<"$1"' _ "$out"
+out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" python3 -c 'import os, ctypes
+fd = os.open("/etc/hostname", os.O_RDONLY); os.close(fd)
+fd = os.open("/proc/self/status", os.O_RDONLY, dir_fd=None); os.close(fd)
+libc = ctypes.CDLL(None); print("pid-ok" if libc.syscall(39) == os.getpid() else "pid-bad")' 2>&1)
+check "preload: other syscalls and opens pass through untouched" grep -qx "pid-ok" <<<"$out"
+
 ctl revoke dom2 >/dev/null
 out=$(launched dom2 $UUID2 $QEMU_UID -- "$WORK/probe" library)
 check "a revoked grant is denied (revoked)" has_reason 8 "$out"

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test probe: obtains a userfaultfd one way and checks whether it resolves a kernel-mode fault. */
 /*
- * usage: uffd-probe syscall|library|umo [--no-fault]
- *   syscall  userfaultfd(2) with O_CLOEXEC (full mode)
+ * usage: uffd-probe syscall|library|umo|device [--no-fault]
+ *   syscall  userfaultfd(2) with O_CLOEXEC (full mode), through glibc's syscall()
+ *   device   open("/dev/userfaultfd", O_RDWR) + USERFAULTFD_IOC_NEW, as QEMU >= 8.1
  *   library  uffd_shim_userfaultfd() (broker when the kernel refuses)
  *   umo      userfaultfd(2) with UFFD_USER_MODE_ONLY
  * The fault check registers one missing page and read()s a pipe into it, so
@@ -26,6 +27,10 @@
 #include <unistd.h>
 
 #include "uffd-shim.h"
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO (0xAA, 0x00)
+#endif
 
 static int pipefd[2];
 static char *page;
@@ -113,7 +118,13 @@ main (int argc, char **argv)
         uffd = (int) syscall (SYS_userfaultfd, O_CLOEXEC);
     else if (strcmp (argv[1], "umo") == 0)
         uffd = (int) syscall (SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-    else if (strcmp (argv[1], "library") == 0)
+    else if (strcmp (argv[1], "device") == 0) {
+        int dev = open ("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (dev >= 0) {
+            uffd = ioctl (dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+            close (dev);
+        }
+    } else if (strcmp (argv[1], "library") == 0)
         uffd = uffd_shim_userfaultfd (O_CLOEXEC, 0, &reason);
     else
         return 3;
@@ -123,7 +134,7 @@ main (int argc, char **argv)
             printf ("uffd: %s (reason %d: %s)\n", e == EPERM ? "EPERM" : strerror (e), reason,
                     uffd_shim_strreason (reason));
         else
-            printf ("uffd: %s\n", e == EPERM ? "EPERM" : strerror (e));
+            printf ("uffd: %s\n", e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : strerror (e));
         return 2;
     }
     printf ("uffd: ok\n");

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The daemon itself: config errors, unsafe directories, least privilege, socket activation, syslog.
+set -u
+. "$(dirname "$0")/../lib/common.sh"
+
+require_root
+require_cmd python3 setpriv
+make_workdir
+
+write_broker_config "$WORK/good.conf"
+out=$("$UFFD_SHIMD" --config "$WORK/good.conf" --check-config 2>&1)
+check "--check-config accepts a good configuration" grep -q ": OK" <<<"$out"
+
+# bad_config NAME CONTENT EXPECTED-MESSAGE
+bad_config() {
+    printf '%b' "$2" >"$WORK/$1.conf"
+    local out rc
+    out=$(timeout 5 "$UFFD_SHIMD" --config "$WORK/$1.conf" 2>&1)
+    rc=$?
+    [ $rc = 1 ] && grep -qF "$3" <<<"$out" || { diag "rc=$rc: $out"; return 1; }
+}
+check "a bad value refuses to start, naming the key" bad_config lifetime '[grants]\nlifetime=0\n' "bad configuration: $WORK/lifetime.conf: [grants] lifetime: '0' is not a number in 1..604800"
+check "an unknown key refuses to start, naming it" bad_config typo '[broker]\nsokcet=/run/x\n' "[broker] sokcet: unknown key"
+check "an unknown QEMU user refuses to start" bad_config user '[qemu]\nuser=no-such-user-here\n' "[qemu] user: no such user 'no-such-user-here'"
+check "a relative socket path refuses to start" bad_config rel '[broker]\nsocket=run/uffd.sock\n' "[broker] socket: 'run/uffd.sock' is not an absolute path"
+
+# Unsafe directories.
+mkdir -p "$WORK/loose"
+chmod 0777 "$WORK/loose"
+write_broker_config "$WORK/loose.conf" "" 
+sed -i "s|^state-dir=.*|state-dir=$WORK/loose|" "$WORK/loose.conf"
+out=$(timeout 5 "$UFFD_SHIMD" --config "$WORK/loose.conf" 2>&1)
+check "a group/world-writable state directory refuses to start" grep -q "$WORK/loose must be owned by uid 0 and not writable by group or others" <<<"$out"
+mkdir -p "$WORK/real"
+ln -s "$WORK/real" "$WORK/link"
+sed -i "s|^state-dir=.*|state-dir=$WORK/link|" "$WORK/loose.conf"
+out=$(timeout 5 "$UFFD_SHIMD" --config "$WORK/loose.conf" 2>&1)
+check "a symlinked state directory refuses to start" grep -q "$WORK/link is a symlink or not a directory" <<<"$out"
+
+# Least privilege once serving.
+start_broker "$WORK/good.conf" || { not_ok "broker starts"; tap_end; }
+st=/proc/$BROKER_PID/status
+check "after setup only CAP_SYS_PTRACE is effective and permitted" \
+    bash -c 'grep -q "^CapEff:.*0000000000080000$" "$1" && grep -q "^CapPrm:.*0000000000080000$" "$1"' _ "$st"
+check "bounding, inheritable and ambient sets are empty" \
+    bash -c 'grep -q "^CapBnd:.*0000000000000000$" "$1" && grep -q "^CapInh:.*0000000000000000$" "$1" && grep -q "^CapAmb:.*0000000000000000$" "$1"' _ "$st"
+check "no-new-privileges is set" grep -q "^NoNewPrivs:.*1$" "$st"
+out=$(ctl --json status)
+check "uffd-shimctl --json status reports the broker pid" grep -q "\"pid\" : $BROKER_PID" <<<"$out"
+stop_pid "$BROKER_PID"
+check "SIGTERM stops it cleanly, keeping its grants file" \
+    bash -c '! kill -0 "$1" 2>/dev/null && grep -q "stopping; grants are kept" "$2"' _ "$BROKER_PID" "$BROKER_LOG"
+
+# systemd socket activation and readiness, without systemd.
+rm -f "$WORK/run/uffd.sock" "$WORK/run/admin.sock"
+out=$(python3 "$TESTS_DIR/integration/socket-activate.py" "$WORK/run/uffd.sock" "$WORK/run/admin.sock" \
+      "$WORK/activated.pid" -- "$UFFD_SHIMD" --config "$WORK/good.conf" 2>>"$WORK/activated.log")
+apid=$(cat "$WORK/activated.pid" 2>/dev/null)
+on_exit "stop_pid ${apid:-}"
+check "socket-activated: READY=1 is sent over \$NOTIFY_SOCKET" grep -q "READY=1" <<<"$out"
+check "socket-activated: it serves the admin socket it was given" \
+    bash -c '"$1" --config "$2" status | grep -q "pid $3"' _ "$UFFD_SHIMCTL" "$WORK/good.conf" "$apid"
+check "socket-activated: it answers on the client socket it was given" \
+    bash -c 'UFFD_SHIM_SOCKET="$1" setpriv --reuid=12345 --regid=12345 --clear-groups "$2" library --no-fault | grep -q "reason 3:"' _ "$WORK/run/uffd.sock" "$UFFD_PROBE"
+stop_pid "$apid"
+
+# syslog: the audit line goes to the log socket (a private /dev with our own /dev/log).
+if command -v unshare >/dev/null; then
+    cat >"$WORK/syslog.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+s.settimeout(15)
+with open(sys.argv[1], "w") as f:
+    try:
+        while True:
+            f.write(s.recv(4096).decode(errors="replace") + "\n")
+            f.flush()
+    except socket.timeout:
+        pass
+PY
+    unshare -m --propagation private bash -c '
+        mount -n -t tmpfs -o mode=0755 tmpfs /dev && mknod -m 0666 /dev/null c 1 3 || exit 3
+        python3 "$1" "$2" & sl=$!
+        sleep 0.5
+        "$3" --config "$4" --log syslog & d=$!
+        for i in $(seq 50); do [ -S "$5" ] && break; sleep 0.1; done
+        UFFD_SHIM_SOCKET="$5" setpriv --reuid=12345 --regid=12345 --clear-groups "$6" library --no-fault >/dev/null
+        sleep 0.5; kill $d; wait $d; kill $sl 2>/dev/null; wait $sl 2>/dev/null
+        true' _ "$WORK/syslog.py" "$WORK/syslog.out" "$UFFD_SHIMD" "$WORK/good.conf" "$WORK/run/uffd.sock" "$UFFD_PROBE"
+    check "--log syslog: audit lines go to syslog (authpriv)" grep -q "uffd-shimd\[[0-9]*\]: audit: decision=deny reason=wrong-uid" "$WORK/syslog.out"
+fi
+tap_end
