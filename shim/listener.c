@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -65,25 +66,27 @@ fill_addr (const char *path, struct sockaddr_un *sa, GError **error)
 int
 uffd_shim_listen (const char *path, mode_t mode, GError **error)
 {
+    g_autofree char *tmp = g_strdup_printf ("%s.%d.new", path, (int) getpid ());
     struct sockaddr_un sa;
     struct stat st;
     int fd;
 
-    if (!fill_addr (path, &sa, error))
+    if (!fill_addr (tmp, &sa, error))
         return -1;
     /* Replace only a stale socket, never another kind of file. */
-    if (lstat (path, &st) == 0) {
-        if (!S_ISSOCK (st.st_mode)) {
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s exists and is not a socket", path);
-            return -1;
-        }
-        unlink (path);
+    if (lstat (path, &st) == 0 && !S_ISSOCK (st.st_mode)) {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s exists and is not a socket", path);
+        return -1;
     }
+    /* Bind and listen under a temporary name, then rename into place: a
+     * client never finds the path bound but not yet listening. */
+    unlink (tmp);
     fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, mode) < 0 ||
-        listen (fd, 512) < 0) {
+    if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (tmp, mode) < 0 ||
+        listen (fd, 512) < 0 || rename (tmp, path) < 0) {
         g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot listen on %s: %s",
                      path, g_strerror (errno));
+        unlink (tmp);
         if (fd >= 0)
             close (fd);
         return -1;

@@ -87,7 +87,6 @@ PY
         rm -f "$5"
         "$3" --config "$4" --log syslog & d=$!
         for i in $(seq 50); do [ -S "$5" ] && break; sleep 0.1; done
-        sleep 0.3  # bound before listening: let it reach listen()
         UFFD_SHIM_SOCKET="$5" setpriv --reuid=12345 --regid=12345 --clear-groups "$6" library --no-fault >/dev/null
         sleep 0.5; kill $d; wait $d; kill $sl 2>/dev/null; wait $sl 2>/dev/null
         true' _ "$WORK/syslog.py" "$WORK/syslog.out" "$UFFD_SHIMD" "$WORK/good.conf" "$WORK/run/uffd.sock" "$UFFD_PROBE"
