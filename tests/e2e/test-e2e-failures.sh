@@ -59,6 +59,15 @@ check "and really switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
 check "the domain runs on the destination" guest_running dst f1
 check "the broker served its QEMU" grep -q "decision=grant reason=ok .*domain=f1 " <(shim_audit dst)
 
+# --- libvirtd restarted while a domain holds a grant: reconnect keeps it ---
+f1_uuid=$(host_virsh dst domuuid f1 | head -n 1)
+shim_ctl dst grant f1 "$f1_uuid" --replace >/dev/null
+host_restart_libvirtd dst || diag "libvirtd restart failed"
+sleep 2  # libvirtd reconnects to its domains (and runs the hook) in the background
+check "reconnect (libvirtd restarted): the hook keeps the domain's grant" shim_wait_grant dst f1
+check "reconnect: the domain keeps running" guest_running dst f1
+shim_ctl dst revoke f1 >/dev/null
+
 # --- Broker restarted mid-migration: the grant survives ---------------------
 host_virsh dst destroy f1 >/dev/null 2>&1
 guest_start f2 "$IMG" || fail_rest "guest f2 does not start"
