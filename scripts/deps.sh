@@ -7,8 +7,10 @@ pkgs=(
   gcc meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libxml2-dev libcap-ng-dev libseccomp-dev
   # tests and demo: the real stack
-  python3 util-linux procps iproute2 binutils
+  python3 util-linux procps iproute2 binutils valgrind
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+  # tests of lsm/ (checkmodule has no maintainer scripts) and of debian/
+  checkpolicy debhelper lintian fakeroot dpkg-dev systemd
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -19,4 +21,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# apparmor_parser for the offline parse test of lsm/apparmor: extracted, not
+# installed, so no profile is loaded and no apparmor.service is enabled.
+aa_root=${UFFD_SHIM_APPARMOR_ROOT:-/var/cache/uffd-shim-ci/apparmor}
+if ! command -v apparmor_parser >/dev/null 2>&1 && [ ! -x "$aa_root/sbin/apparmor_parser" ]; then
+  echo "extracting apparmor_parser into $aa_root"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq apparmor >/dev/null)
+  mkdir -p "$aa_root"
+  dpkg-deb -x "$tmp"/apparmor_*.deb "$aa_root"
+  rm -rf "$tmp"
 fi

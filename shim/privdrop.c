@@ -18,6 +18,9 @@
  * other processes of uid 0 without CAP_SYS_PTRACE cannot attach to it.
  * It never writes vm.unprivileged_userfaultfd: without CAP_SYS_ADMIN it could
  * not, even if it tried.
+ * No-new-privs is also what lets the unprivileged-in-capabilities broker
+ * install its seccomp allow-list, the last setup step (seccomp.c): from then
+ * on a system call the event loop does not make kills the process.
  */
 #include "privdrop.h"
 

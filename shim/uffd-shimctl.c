@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* uffd-shimctl: administer the uffd-shim broker (status, grants, grant, revoke, hook). */
+/* uffd-shimctl: administer the uffd-shim broker (status, grants, grant, revoke, hook, doctor). */
 #include <errno.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
@@ -10,6 +10,7 @@
 #include "admin-client.h"
 #include "build-config.h"
 #include "config.h"
+#include "doctor.h"
 #include "grants.h"
 #include "install.h"
 
@@ -212,6 +213,46 @@ cmd_revoke (Ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* doctor [--root=DIR] [--timeout-ms=N]: host readiness checks (shim/doctor.c). */
+static int
+cmd_doctor (Ctl *c, int argc, char **argv, const char *config_path, gboolean config_given)
+{
+    UffdShimDoctorOptions o = {
+        .root = g_getenv ("UFFD_SHIM_DOCTOR_ROOT"),
+        .hooks_dir = g_getenv ("UFFD_SHIM_LIBVIRT_HOOKS_DIR"),
+        .libvirtd_pidfile = g_getenv ("UFFD_SHIM_LIBVIRTD_PIDFILE"),
+        .timeout_ms = 5000,
+    };
+    g_autoptr (GError) error = NULL;
+    guint64 v;
+
+    for (int i = 0; i < argc; i++) {
+        if (g_str_has_prefix (argv[i], "--root="))
+            o.root = argv[i] + strlen ("--root=");
+        else if (g_str_equal (argv[i], "--root") && i + 1 < argc)
+            o.root = argv[++i];
+        else if (g_str_has_prefix (argv[i], "--timeout-ms=") &&
+                 g_ascii_string_to_unsigned (argv[i] + strlen ("--timeout-ms="), 10, 100, 600000, &v, NULL))
+            o.timeout_ms = (int) v;
+        else {
+            fprintf (stderr, "usage: uffd-shimctl [--json] doctor [--root=DIR] [--timeout-ms=N]\n");
+            return 2;
+        }
+    }
+    /* Under --root, the configuration is the root's own unless -c names one. */
+    if (o.root && *o.root && !g_str_equal (o.root, "/") && !config_given) {
+        g_autofree char *p = g_build_filename (o.root, config_path, NULL);
+
+        uffd_shim_config_clear (&c->cfg);
+        uffd_shim_config_init_defaults (&c->cfg);
+        if (!uffd_shim_config_load (&c->cfg, p, TRUE, &error)) {
+            fprintf (stderr, "uffd-shimctl: bad configuration: %s\n", error->message);
+            return 2;
+        }
+    }
+    return uffd_shim_doctor_run (&c->cfg, &o, c->json);
+}
+
 static int
 cmd_hook (Ctl *c, int argc, char **argv)
 {
@@ -281,6 +322,7 @@ main (int argc, char **argv)
     };
     g_autoptr (GOptionContext) ctx = g_option_context_new ("COMMAND [ARGS] - administer the uffd-shim broker");
     g_autoptr (GError) error = NULL;
+    gboolean config_given;
     int rc;
 
     setlocale (LC_ALL, "");
@@ -290,7 +332,8 @@ main (int argc, char **argv)
         "  grants                         active grants\n"
         "  grant DOMAIN UUID [--lifetime S] [--uses N] [--replace]\n"
         "  revoke DOMAIN\n"
-        "  hook install|uninstall [--reload]   the libvirt qemu hook");
+        "  hook install|uninstall [--reload]   the libvirt qemu hook\n"
+        "  doctor [--root=DIR]            check the host (kernel, sysctl, libvirt, broker, hook, QEMU, LSM)");
     g_option_context_add_main_entries (ctx, entries, NULL);
     /* Subcommand options (--uses, --reload, ...) are left in argv. */
     g_option_context_set_ignore_unknown_options (ctx, TRUE);
@@ -303,6 +346,7 @@ main (int argc, char **argv)
         fprintf (stderr, "%s", help);
         return 2;
     }
+    config_given = config_path != NULL;
     if (!config_path)
         config_path = g_strdup (g_getenv ("UFFD_SHIM_CONFIG") ? g_getenv ("UFFD_SHIM_CONFIG")
                                                             : UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf");
@@ -325,8 +369,10 @@ main (int argc, char **argv)
         rc = cmd_revoke (&c, argc - 2, argv + 2);
     else if (g_str_equal (argv[1], "hook"))
         rc = cmd_hook (&c, argc - 2, argv + 2);
+    else if (g_str_equal (argv[1], "doctor"))
+        rc = cmd_doctor (&c, argc - 2, argv + 2, config_path, config_given);
     else {
-        fprintf (stderr, "uffd-shimctl: unknown command '%s' (status, grants, grant, revoke, hook)\n", argv[1]);
+        fprintf (stderr, "uffd-shimctl: unknown command '%s' (status, grants, grant, revoke, hook, doctor)\n", argv[1]);
         rc = 2;
     }
     uffd_shim_config_clear (&c.cfg);

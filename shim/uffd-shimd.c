@@ -14,7 +14,10 @@
 #include "listener.h"
 #include "log.h"
 #include "privdrop.h"
+#include "seccomp-filter.h"
 #include "server.h"
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (UffdShimConfig, uffd_shim_config_clear)
 
 static gboolean
 on_signal (gpointer loop)
@@ -67,9 +70,11 @@ main (int argc, char **argv)
     };
     g_autoptr (GOptionContext) ctx = g_option_context_new ("- hand /dev/userfaultfd to granted QEMU processes");
     g_autoptr (GError) error = NULL;
+    /* Declared before the server that points to it, so freed after it. */
+    g_auto (UffdShimConfig) cfg = { 0 };
     g_autoptr (GMainLoop) loop = NULL;
     g_autoptr (UffdShimServer) srv = NULL;
-    UffdShimConfig cfg;
+    UffdShimSeccompMode seccomp_mode;
     int client_fd = -1, admin_fd = -1;
 
     setlocale (LC_ALL, "");
@@ -89,6 +94,10 @@ main (int argc, char **argv)
     if (!uffd_shim_config_load (&cfg, config_path, TRUE, &error)) {
         fprintf (stderr, "uffd-shimd: bad configuration: %s\n", error->message);
         return 1;
+    }
+    if (!uffd_shim_seccomp_mode_from_env (&seccomp_mode, &error)) {
+        fprintf (stderr, "uffd-shimd: %s\n", error->message);
+        return 2;
     }
     if (check_only) {
         printf ("uffd-shimd: %s: OK\n", config_path);
@@ -116,6 +125,11 @@ main (int argc, char **argv)
     }
     g_unix_signal_add (SIGTERM, on_signal, loop);
     g_unix_signal_add (SIGINT, on_signal, loop);
+    /* Last step of setup: from here on only the event loop's system calls. */
+    if (!uffd_shim_seccomp_install (seccomp_mode, &error)) {
+        g_warning ("%s", error->message);
+        return 1;
+    }
     g_message ("listening on %s (clients) and %s (admin); QEMU user %s (uid %d), libvirt run dir %s",
                cfg.socket, cfg.admin_socket, cfg.qemu_user, (int) cfg.qemu_uid, cfg.libvirt_run_dir);
     uffd_shim_notify ("READY=1\nSTATUS=serving");

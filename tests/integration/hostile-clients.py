@@ -87,6 +87,11 @@ def rss_kib(pid):
     return -1
 
 
+def asan(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("socket")
@@ -178,7 +183,11 @@ def main():
         honest(path)
     fds1, rss1 = fd_count(pid), rss_kib(pid)
     check("broker fd count unchanged (%d -> %d)" % (fds0, fds1), fds1 == fds0)
-    check("broker RSS flat (%d KiB -> %d KiB, limit +256 KiB)" % (rss0, rss1), rss1 - rss0 <= 256)
+    # Under AddressSanitizer (scripts/test.sh's sanitizer run) the allocator's
+    # quarantine and size classes grow RSS by themselves; LeakSanitizer checks
+    # the broker's leaks there instead.
+    limit = 4096 if asan(pid) else 256
+    check("broker RSS flat (%d KiB -> %d KiB, limit +%d KiB)" % (rss0, rss1, limit), rss1 - rss0 <= limit)
     # fds this process opened for the fd-passing cases are closed by the kernel with the socket.
     print("1..%d" % len(results))
     return 0 if all(r for _, r in results) else 1

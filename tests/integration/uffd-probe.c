@@ -73,8 +73,11 @@ kernel_fault_check (int uffd)
         return 3;
     }
     memset (src, 'K', (size_t) psize);
-    if (write (pipefd[1], src, (size_t) psize) != psize)
+    if (write (pipefd[1], src, (size_t) psize) != psize) {
+        free (src);
         return 3;
+    }
+    free (src);
     pthread_create (&t, NULL, reader, NULL);
 
     /* Serve faults until the reader is done (bounded: 5 s). */

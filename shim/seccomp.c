@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The broker's seccomp allow-list, installed once setup is done. */
+/*
+ * Theory of operation
+ * -------------------
+ * After setup (sockets bound, state loaded, capabilities dropped, signal
+ * handlers installed) the broker only runs its event loop (server.c). The
+ * filter allows exactly the system calls that loop, GLib, libxml2 and glibc
+ * make on its behalf, and kills the whole process (SECCOMP_RET_KILL_PROCESS)
+ * on any other one, or on any call made through another ABI (i386, x32).
+ *
+ * Why kill and not ERRNO(EPERM): the broker is uid 0 with CAP_SYS_PTRACE.
+ * A system call outside the list means a bug or code that is not ours
+ * running in it. Failing the call lets an exploit probe and carry on;
+ * killing stops it, leaves a kernel audit record (type SECCOMP, with the
+ * syscall number), and costs nothing lasting: the grants are in the state
+ * file and systemd restarts the broker (Restart=on-failure). The broker
+ * never forks, execs, ptraces, mounts, changes ids or makes network sockets,
+ * and it cannot map executable memory after setup.
+ *
+ * What the loop needs, by group:
+ *  - clients: accept4, recvmsg, sendmsg, sendto (send), getsockopt
+ *    (SO_PEERCRED, SO_PEERPIDFD), pidfd_open, poll/ppoll, close;
+ *  - facts: openat/open of /proc/PID/{status,stat}, /dev/userfaultfd,
+ *    libvirt's NAME.pid and NAME.xml; read, pread64, fstat/newfstatat/stat,
+ *    readlink(at) of /proc/PID/exe, fcntl (F_GETLK);
+ *  - the state file (g_file_set_contents_full): openat(O_CREAT), write,
+ *    fallocate, fsync, rename, unlink, fchmod, lseek;
+ *  - logging: write to stderr; syslog() and sd_notify: socket (AF_UNIX only),
+ *    connect, sendto;
+ *  - GLib's loop and memory: eventfd2, futex, brk, mmap and mprotect (never
+ *    with PROT_EXEC), munmap, mremap, madvise, clock_gettime, getpid/gettid,
+ *    rt_sigprocmask, rt_sigaction, rt_sigreturn (the SIGTERM/SIGINT handler),
+ *    tgkill of itself (abort()), exit, exit_group; and what GLib's worker
+ *    thread does when it starts (rseq, set_robust_list, prctl(PR_SET_NAME)),
+ *    since it may still be starting when the filter is installed.
+ * Threads: the filter is synchronised to all threads (TSYNC), including
+ * GLib's worker thread that delivers signals.
+ * $UFFD_SHIM_SECCOMP=log allows but logs the calls outside the list (for
+ * diagnosing a new platform); =off installs nothing.
+ */
+#include "seccomp-filter.h"
+
+#include <gio/gio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Allowed with any arguments. Names a given architecture lacks are skipped. */
+static const char *const allowed[] = {
+    /* clients */
+    "accept4", "recvmsg", "sendmsg", "sendto", "getsockopt", "pidfd_open", "poll", "ppoll",
+    "close",
+    /* files */
+    "open", "openat", "read", "pread64", "write", "fstat", "newfstatat", "stat", "lstat",
+    "statx", "readlink", "readlinkat", "fcntl", "lseek", "fallocate", "fsync", "fdatasync",
+    "rename", "renameat", "renameat2", "unlink", "unlinkat", "fchmod",
+    /* logging, readiness */
+    "connect",
+    /* GLib loop, memory, time, signals, exit */
+    "eventfd2", "futex", "brk", "munmap", "mremap", "madvise", "clock_gettime",
+    "clock_nanosleep", "gettimeofday", "time", "getpid", "gettid", "getuid", "geteuid",
+    "getrandom", "sched_yield", "rt_sigprocmask", "rt_sigaction", "rt_sigreturn",
+    "restart_syscall", "exit", "exit_group",
+    /* start of GLib's worker thread, which may still be running when the
+     * filter is installed */
+    "rseq", "set_robust_list",
+};
+
+static gboolean
+fail (GError **error, int rc, const char *what)
+{
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-rc), "seccomp: %s: %s", what,
+                 g_strerror (-rc));
+    return FALSE;
+}
+
+gboolean
+uffd_shim_seccomp_mode_from_env (UffdShimSeccompMode *mode, GError **error)
+{
+    const char *v = g_getenv ("UFFD_SHIM_SECCOMP");
+
+    if (!v || !*v || g_str_equal (v, "kill"))
+        *mode = UFFD_SHIM_SECCOMP_KILL;
+    else if (g_str_equal (v, "log"))
+        *mode = UFFD_SHIM_SECCOMP_LOG;
+    else if (g_str_equal (v, "off"))
+        *mode = UFFD_SHIM_SECCOMP_OFF;
+    else {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                     "UFFD_SHIM_SECCOMP=%s: expected kill, log or off", v);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+ctx_release (scmp_filter_ctx ctx)
+{
+    seccomp_release (ctx);
+}
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, ctx_release, NULL)
+
+gboolean
+uffd_shim_seccomp_install (UffdShimSeccompMode mode, GError **error)
+{
+    g_auto (scmp_filter_ctx) ctx = NULL;
+    int rc;
+
+    if (mode == UFFD_SHIM_SECCOMP_OFF)
+        return TRUE;
+    ctx = seccomp_init (mode == UFFD_SHIM_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+    if (!ctx)
+        return fail (error, -ENOMEM, "init");
+    /* Every thread, and no fallback to a per-thread filter. */
+    if ((rc = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
+        return fail (error, rc, "TSYNC");
+    for (gsize i = 0; i < G_N_ELEMENTS (allowed); i++) {
+        int nr = seccomp_syscall_resolve_name (allowed[i]);
+
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, nr, 0)) < 0)
+            return fail (error, rc, allowed[i]);
+    }
+    /* Unix sockets only (syslog, sd_notify). */
+    if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (socket), 1,
+                                SCMP_A0 (SCMP_CMP_EQ, AF_UNIX))) < 0)
+        return fail (error, rc, "socket");
+    /* Memory for malloc and GLib, never executable. */
+    if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (mmap), 1,
+                                SCMP_A2 (SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+        (rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (mprotect), 1,
+                                SCMP_A2 (SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
+        return fail (error, rc, "mmap");
+    /* GLib names its worker thread. */
+    if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
+                                SCMP_A0 (SCMP_CMP_EQ, PR_SET_NAME))) < 0)
+        return fail (error, rc, "prctl");
+    /* abort() signals itself, and nothing else. */
+    if ((rc = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (tgkill), 1,
+                                SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) getpid ()))) < 0)
+        return fail (error, rc, "tgkill");
+    if ((rc = seccomp_load (ctx)) < 0)
+        return fail (error, rc, "load");
+    return TRUE;
+}
