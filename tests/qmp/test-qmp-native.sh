@@ -21,8 +21,9 @@ require_root
 require_device
 require_cmd python3 unshare setpriv mount as ld objcopy
 require_knob_zero
-[ -x "$NATIVE" ] && [ -f "$NATIVE" ] ||
-    { echo "1..1"; echo "not ok 1 - UFFD_SHIM_NATIVE_QEMU=$NATIVE is not an executable file"; exit 1; }
+if [ ! -f "$NATIVE" ] || [ ! -x "$NATIVE" ]; then
+    echo "1..1"; echo "not ok 1 - UFFD_SHIM_NATIVE_QEMU=$NATIVE is not an executable file"; exit 1
+fi
 
 QEMU_UID=64055
 MARKER=uffd-shim-native-broker-v1
@@ -30,6 +31,9 @@ make_workdir
 
 # The socket the binary was built for.
 SOCK=$(grep -aoE "$MARKER /[[:graph:]]+" "$NATIVE" | head -n 1 | cut -d' ' -f2)
+if [ -z "$SOCK" ]; then
+    echo "1..1"; echo "not ok 1 - $NATIVE carries no '$MARKER <socket>' marker: not built with the qemu-patches/ series and --uffd-broker"; exit 1
+fi
 
 # QEMU runs as $QEMU_UID: use the binary in place if that user can run it
 # (the audit then shows its real path), else a copy in the work directory.
@@ -40,8 +44,9 @@ if ! setpriv --reuid="$QEMU_UID" --regid="$QEMU_UID" --clear-groups test -x "$QE
     diag "user $QEMU_UID cannot run $NATIVE: using a copy, $QEMU"
 fi
 
-# Firmware: qemu-patches/build.sh builds with the distribution's firmware
-# directories compiled in; a binary built otherwise gets -L.
+# Firmware: QEMU looks for it relative to its binary; qemu-patches/build.sh
+# puts symlinks to the distribution's firmware directories next to it. A
+# binary without them (or the copy above) gets -L.
 FW_OPTS=()
 if ! "$QEMU" -L help 2>/dev/null | while read -r d; do [ -f "$d/bios-256k.bin" ] && echo y; done |
         grep -q y; then
@@ -98,10 +103,10 @@ qemu_says_refused() {
     grep -qF "uffd-shim broker at $SOCK refused: " "$WORK/nogrant/dst/qemu.log" "$WORK/nogrant.json"
 }
 
-tap_plan 11
+tap_plan 12
 
 check "the binary carries the marker $MARKER and names a socket ($SOCK)" \
-    test -n "$SOCK"
+    grep -qaF "$MARKER $SOCK" "$QEMU"
 check "it is a distinct binary, not the distribution's QEMU" \
     test "$QEMU" != "$(readlink -f "$(command -v qemu-system-x86_64 2>/dev/null || echo /nonexistent)")"
 check "no grant, no preload: QEMU reports 'Postcopy is not supported'" \
@@ -110,7 +115,24 @@ check "no grant: the broker logged the denial of the patched QEMU" \
     grep -q "decision=deny reason=not-granted pid=[0-9]* uid=$QEMU_UID exe=$QEMU" <(audit)
 check "no grant: QEMU reported the broker's refusal and its reason" qemu_says_refused
 
-ctl grant qmp-native $UUID >/dev/null
+# The grant comes from the libvirt hook, as on a real destination: it must
+# see the marker in the patched binary, open the grant and leave the domain
+# XML alone (no output: no qemu:env, no preload, no taint).
+hook_opens_grant() {
+    local out
+    out=$(printf "<domain type='qemu'><name>qmp-native</name><uuid>%s</uuid><memory unit='KiB'>131072</memory><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>%s</emulator></devices></domain>\n" \
+              "$UUID" "$QEMU" | UFFD_SHIM_CONFIG="$BROKER_CONFIG" "$UFFD_SHIM_HOOK" qmp-native migrate begin - 2>"$WORK/hook.err") ||
+        { sed 's/^/#   hook: /' "$WORK/hook.err"; return 1; }
+    [ -z "$out" ] || { diag "the hook printed XML (it took the QEMU for one without native support):" "$out"; return 1; }
+    grep -q "qmp-native" <(ctl grants)
+}
+if [ -n "${UFFD_SHIM_HOOK:-}" ] && [ -x "$UFFD_SHIM_HOOK" ]; then
+    check "the libvirt hook recognises the patched QEMU (marker): grant opened, domain XML unchanged" \
+        hook_opens_grant
+else
+    ok "# SKIP UFFD_SHIM_HOOK is not set: grant opened with uffd-shimctl"
+fi
+grep -q "qmp-native" <(ctl grants) || ctl grant qmp-native $UUID >/dev/null
 check "with a grant, no preload: postcopy completes under the seccomp sandbox, guest memory intact, DMA into missing pages served" \
     run_migration granted "$NS $LAUNCH"
 check "the broker audited the hand-outs to the patched QEMU" \

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# End to end with a natively patched QEMU 7.2 as destination emulator: no preload, no taint, knob 0.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/../lib/common.sh"
+. "$here/lib/hosts.sh"
+. "$here/lib/shim.sh"
+
+NATIVE=${UFFD_SHIM_NATIVE_QEMU:-}
+[ -n "$NATIVE" ] || skip_all "UFFD_SHIM_NATIVE_QEMU is not set (qemu-patches/build.sh 7.2 OUTDIR builds it)"
+why=$(e2e_missing_env)
+[ -z "$why" ] || skip_all "$why"
+require_device
+require_cmd python3 meson ninja
+require_knob_zero
+[ -x "$NATIVE" ] || { echo "1..1"; echo "not ok 1 - $NATIVE is not executable"; exit 1; }
+on_exit e2e_cleanup
+e2e_init || { echo "1..1"; echo "not ok 1 - e2e_init"; exit 1; }
+fail_rest() { not_ok "$1"; tap_end; }
+DUMPS=$E2E_BASE/dumps
+mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
+
+host_up src && host_up dst || fail_rest "host_up failed"
+e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"
+shim_install || fail_rest "meson install of uffd-shim failed"
+shim_config "[qemu]" "emulators=/usr/bin/qemu-system-x86_64;$NATIVE" "[grants]" "lifetime=600"
+shim_start_broker dst || fail_rest "broker does not start in dst"
+shim_hook_install dst >/dev/null 2>&1 || fail_rest "hook install"
+guest_start n1 "$E2E_BASE/images/guest.img" || fail_rest "guest n1 does not start"
+
+# The destination runs the same domain with the patched emulator (--xml).
+host_virsh src dumpxml --migratable n1 |
+    sed "s|<emulator>[^<]*</emulator>|<emulator>$NATIVE</emulator>|" >"$E2E_BASE/n1-dst.xml"
+check "the destination definition names the patched emulator" grep -q "<emulator>$NATIVE</emulator>" "$E2E_BASE/n1-dst.xml"
+migrate src dst n1 --postcopy --postcopy-after-precopy --bandwidth 32 --xml "$E2E_BASE/n1-dst.xml"
+diag "n1: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 400 <<<"$E2E_MIGRATE_OUTPUT")"
+check "knob 0: postcopy to the patched QEMU succeeds" test "$E2E_MIGRATE_RC" = 0
+check "the migration really switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
+check "the domain runs on the destination and is gone from the source" \
+    bash -c '[ "$1" = running ] && [ -z "$2" ]' _ "$(host_domstate dst n1)" "$(host_domstate src n1)"
+qpid=$(host_domain_pid dst n1)
+check "the destination QEMU is the patched binary" test "$(readlink "/proc/$qpid/exe")" = "$(readlink -f "$NATIVE")"
+check "no preload in its environment" bash -c '! tr "\0" "\n" <"/proc/$1/environ" | grep -q "^LD_PRELOAD="' _ "$qpid"
+check "the hook did not touch its definition (no qemu:commandline)" \
+    bash -c '! grep -q "qemu:commandline\|LD_PRELOAD" <<<"$1"' _ "$(host_virsh dst dumpxml n1)"
+log=$(host_root dst)/var/log/libvirt/qemu/n1.log
+check "the domain is not tainted (domain log)" bash -c '[ -f "$1" ] && ! grep -qi "tainted" "$1"' _ "$log"
+grep -i "taint" "$log" 2>/dev/null | sed 's/^/# /' | head -3
+check "the broker's audit line names the patched QEMU" \
+    grep -q "decision=grant reason=ok pid=$qpid uid=64055 exe=$(readlink -f "$NATIVE") domain=n1 " <(shim_audit dst)
+check "the guest makes progress on the destination" guest_running dst n1
+serial=$(host_serial_log dst n1)
+check "kernel-mode faults served: the guest's DMA error counter is 0" \
+    bash -c '! grep -qE "^DMA-(ERR|BAD)" "$1" && tail -n 1 <(grep "^P " "$1") | grep -q "e=00000000$"' _ "$serial"
+dump=$DUMPS/n1.mem
+host_virsh dst suspend n1 >/dev/null
+host_virsh dst qemu-monitor-command n1 --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null
+check "guest memory is intact" python3 "$TESTS_DIR/guest/memcheck.py" "$dump"
+rm -f "$dump"
+check "no grant remains" shim_no_grants dst
+check "the knob reads 0 at the end" test "$(knob)" = 0
+tap_end
