@@ -94,7 +94,30 @@ check "doctor: exit status $drc is 1 exactly when a check FAILs" \
 stop_pid "$BPID"
 check "the host's own hook directory was not touched" test "$(ls /etc/libvirt/hooks/qemu.d/50-uffd-shim 2>/dev/null)" = "$before_hook"
 
-# 6. Purge restores the machine.
+# 6. The end-to-end postcopy migration against the installed files: two
+# libvirt hosts, knob 0, the packaged broker started in the destination,
+# the packaged hook installed there by the packaged uffd-shimctl.
+. "$TESTS_DIR/e2e/lib/hosts.sh"
+. "$TESTS_DIR/e2e/lib/shim.sh"
+on_exit e2e_cleanup
+SHIM_PREFIX=/usr
+if e2e_init && host_up src && host_up dst && e2e_guest_image "$E2E_BASE/images/g.img" 2>/dev/null &&
+    shim_install && shim_start_broker dst && shim_hook_install dst >/dev/null 2>&1 &&
+    guest_start pkg1 "$E2E_BASE/images/g.img"; then
+    migrate src dst pkg1 --postcopy --postcopy-after-precopy --bandwidth 32
+    diag "pkg1: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY"
+    check "installed files: virsh migrate --live --postcopy succeeds at knob $(knob)" \
+        test "$E2E_MIGRATE_RC:$E2E_MIGRATE_POSTCOPY:$(knob)" = "0:1:0"
+    check "installed files: the domain runs on the destination" guest_running dst pkg1
+    check "installed files: the packaged broker served the packaged preload in QEMU" \
+        grep -q "decision=grant reason=ok .*exe=/usr/bin/qemu-system-x86_64 domain=pkg1 " <(shim_audit dst)
+    check "installed files: no grant remains" shim_no_grants dst
+else
+    not_ok "installed files: the two libvirt hosts with the packaged uffd-shim could not be set up"
+fi
+e2e_cleanup
+
+# 7. Purge restores the machine.
 dpkg --purge "${PKGS[@]}" >"$WORK/purge.log" 2>&1
 check "dpkg --purge removes the packages" test $? = 0
 check "nothing of uffd-shim is left in /usr, /lib, /etc" \

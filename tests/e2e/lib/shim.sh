@@ -2,7 +2,8 @@
 # uffd-shim on an e2e host: install into a prefix, start the broker in a host, install the hook.
 #
 # Requires lib/hosts.sh (sourced first) and $E2E_BASE.
-#   shim_install              build + `ninja install` into $SHIM_PREFIX (once)
+#   shim_install              build + `ninja install` into $SHIM_PREFIX (once); with
+#                             SHIM_PREFIX set to an installed tree (/usr), use it
 #   shim_config KEY=VAL...    write $SHIM_PREFIX/etc/uffd-shim/uffd-shim.conf
 #   shim_start_broker HOST    start uffd-shimd inside HOST; sets SHIM_BROKER_PID
 #   shim_stop_broker HOST     stop it (by pid)
@@ -21,7 +22,12 @@
 SHIM_PREFIX=${SHIM_PREFIX:-}
 
 shim_install() {
-    [ -z "$SHIM_PREFIX" ] || [ ! -x "$SHIM_PREFIX/sbin/uffd-shimd" ] || return 0
+    # Already installed there (e.g. SHIM_PREFIX=/usr from the Debian package).
+    if [ -n "$SHIM_PREFIX" ] && [ -x "$SHIM_PREFIX/sbin/uffd-shimd" ]; then
+        SHIM_PRELOAD=$(find "$SHIM_PREFIX"/lib -path '*/uffd-shim/libuffd-shim-preload.so' 2>/dev/null | head -n 1)
+        [ -r "$SHIM_PRELOAD" ]
+        return
+    fi
     SHIM_PREFIX=$E2E_BASE/prefix
     local b=$E2E_BASE/build
     meson setup "$b" "$E2E_REPO" --prefix="$SHIM_PREFIX" --libdir=lib --buildtype=debugoptimized \
