@@ -37,6 +37,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "wire.h"
+
 /* Largest hook binary we are willing to read (it is about 100 KiB). */
 #define HOOK_BINARY_MAX (64u * 1024u * 1024u)
 
@@ -220,22 +222,6 @@ inspect_installed (int dirfd, const char *dir_path, HookFileState *state, GError
     return TRUE;
 }
 
-static gboolean
-write_all (int fd, const guint8 *data, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = write (fd, data, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        data += n;
-        len -= (gsize) n;
-    }
-    return TRUE;
-}
-
 /* Writes @contents to a new file @tmp in @dirfd: mode 0755, root:root when
  * we are root, synced. Removes it again on failure. */
 static gboolean
@@ -250,7 +236,7 @@ write_temp_copy (int dirfd, const char *tmp, GBytes *contents, GError **error)
     if (fd < 0)
         return set_errno_error (error, errno, "cannot create", tmp);
     errno = 0;
-    if (write_all (fd, data, len) &&
+    if (uffd_shim_write_all (fd, data, len) == 0 &&
         (geteuid () != 0 || fchown (fd, 0, 0) == 0) &&
         fchmod (fd, 0755) == 0 &&
         fsync (fd) == 0 &&

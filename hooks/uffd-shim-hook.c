@@ -77,6 +77,7 @@
 #include "hook-policy.h"
 #include "install.h"
 #include "uffd-shim-proto.h"
+#include "wire.h"
 
 #define HOOK_PROG "uffd-shim-hook"
 #define HOOK_ADMIN_TIMEOUT_MS 5000
@@ -122,22 +123,6 @@ read_stdin (GByteArray *out, gsize cap)
         if (out != NULL && out->len <= cap)
             g_byte_array_append (out, chunk, (guint) MIN ((gsize) n, cap + 1 - out->len));
     }
-}
-
-static gboolean
-write_stdout (const char *data, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = write (STDOUT_FILENO, data, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        data += n;
-        len -= (gsize) n;
-    }
-    return TRUE;
 }
 
 static const char *
@@ -287,7 +272,7 @@ hook_migrate_begin (const char *name)
     /* Everything that can fail without side effects comes before the grant. */
     if (!preload_xml (&cfg, xml, info, &out, &out_len) || !open_grant (&cfg, info))
         return 1;
-    if (out != NULL && !write_stdout (out, out_len)) {
+    if (out != NULL && uffd_shim_write_all (STDOUT_FILENO, out, out_len) < 0) {
         hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML: %s",
                   name, g_strerror (errno));
         uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);

@@ -52,6 +52,26 @@ uffd_shim_wire_send (int fd, const void *buf, size_t len)
     return (size_t) r == len ? 0 : -EPROTO;
 }
 
+int
+uffd_shim_write_all (int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write (fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
 static void
 close_fds (struct msghdr *msg)
 {

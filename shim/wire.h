@@ -13,6 +13,10 @@ int uffd_shim_wire_connect (const char *path, int timeout_ms);
 /* Sends one record. Returns 0 or -errno. */
 int uffd_shim_wire_send (int fd, const void *buf, size_t len);
 
+/* Writes all @len bytes to @fd (retrying short writes and EINTR).
+ * Returns 0 or -errno. */
+int uffd_shim_write_all (int fd, const void *buf, size_t len);
+
 /* Receives one record into @buf (at most @cap bytes); *len gets its size.
  * When @fd_out is non-NULL it receives the one fd attached (or -1). Any fd
  * that was not asked for, a second fd, a truncated record or truncated

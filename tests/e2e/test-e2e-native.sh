@@ -9,17 +9,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 NATIVE=${UFFD_SHIM_NATIVE_QEMU:-}
 [ -n "$NATIVE" ] || skip_all "UFFD_SHIM_NATIVE_QEMU is not set (qemu-patches/build.sh 7.2 OUTDIR builds it)"
-why=$(e2e_missing_env)
-[ -z "$why" ] || skip_all "$why"
-require_device
-require_cmd python3 meson ninja
-require_knob_zero
+e2e_test_begin
 [ -x "$NATIVE" ] || { echo "1..1"; echo "not ok 1 - $NATIVE is not executable"; exit 1; }
-on_exit e2e_cleanup
-e2e_init || { echo "1..1"; echo "not ok 1 - e2e_init"; exit 1; }
-fail_rest() { not_ok "$1"; tap_end; }
-DUMPS=$E2E_BASE/dumps
-mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
 
 host_up src && host_up dst || fail_rest "host_up failed"
 e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"

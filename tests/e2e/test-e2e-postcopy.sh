@@ -7,19 +7,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/hosts.sh"
 . "$here/lib/shim.sh"
 
-why=$(e2e_missing_env)
-[ -z "$why" ] || skip_all "$why"
-require_device
-require_cmd python3 setpriv meson ninja
-require_knob_zero
-on_exit e2e_cleanup
-e2e_init || { echo "1..1"; echo "not ok 1 - e2e_init"; exit 1; }
-DUMPS=$E2E_BASE/dumps
-mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
-
-# fail_rest MESSAGE: a prerequisite failed; the rest cannot run.
-fail_rest() { not_ok "$1"; tap_end; }
-
+e2e_test_begin
+require_cmd setpriv
 check "knob reads 0 at the start" test "$(knob)" = 0
 host_up src && host_up dst || fail_rest "host_up failed"
 e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"

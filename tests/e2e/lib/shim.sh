@@ -21,6 +21,25 @@
 
 SHIM_PREFIX=${SHIM_PREFIX:-}
 
+# e2e_test_begin: the common start of an e2e test (tests/lib/common.sh
+# sourced): skip without the environment, require knob 0, clean the hosts
+# up at exit, make $E2E_BASE and a world-writable $DUMPS.
+e2e_test_begin() {
+    local why
+    why=$(e2e_missing_env)
+    [ -z "$why" ] || skip_all "$why"
+    require_device
+    require_cmd python3 meson ninja
+    require_knob_zero
+    on_exit e2e_cleanup
+    e2e_init || { echo "1..1"; echo "not ok 1 - e2e_init"; exit 1; }
+    DUMPS=$E2E_BASE/dumps
+    mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
+}
+
+# fail_rest MESSAGE: a prerequisite failed; the rest of the test cannot run.
+fail_rest() { not_ok "$1"; tap_end; }
+
 shim_install() {
     # Already installed there (e.g. SHIM_PREFIX=/usr from the Debian package).
     if [ -n "$SHIM_PREFIX" ] && [ -x "$SHIM_PREFIX/sbin/uffd-shimd" ]; then
