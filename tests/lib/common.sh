@@ -107,3 +107,21 @@ start_broker() {
 }
 
 ctl() { "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" "$@"; }
+# audit: the private broker's audit lines so far.
+audit() { grep "audit: " "$BROKER_LOG" | sed 's/^.*audit: //'; }
+
+# run_migration NAME DST_PREFIX [postcopy.py options]: one QMP postcopy
+# migration of $WORK/guest.img with $QEMU under libvirt's sandbox (and the
+# options in the array FW_OPTS, if set); its log is $WORK/NAME.log.
+run_migration() {
+    local name=$1 prefix=$2 rc
+    shift 2
+    mkdir -p "$WORK/$name"
+    python3 "$TESTS_DIR/qmp/postcopy.py" --disk "$WORK/guest.img" --workdir "$WORK/$name" \
+        --qemu "$QEMU" --sandbox --dst-prefix "$prefix" --json "$WORK/$name.json" \
+        ${FW_OPTS[@]+"${FW_OPTS[@]}"} "$@" >"$WORK/$name.log" 2>&1
+    rc=$?
+    diag "$name: $(tail -n 1 "$WORK/$name.log")"
+    [ $rc -eq 0 ] || sed 's/^/#   /' "$WORK/$name.log" | tail -n 25
+    return $rc
+}

@@ -85,19 +85,6 @@ UUID=6f1d2b9e-3c47-4a8e-9d05-2e7b8c4a1f63
 NS="unshare --mount --propagation private -- $WORK/in-ns.sh $SOCK $WORK/run/uffd.sock"
 LAUNCH="python3 $TESTS_DIR/integration/fake-libvirt-launch.py --run-dir $WORK/libvirt --name qmp-native --uuid $UUID --uid $QEMU_UID --"
 
-# run_migration NAME DST_PREFIX [postcopy.py options]
-run_migration() {
-    local name=$1 prefix=$2; shift 2
-    mkdir -p "$WORK/$name"
-    python3 "$TESTS_DIR/qmp/postcopy.py" --disk "$WORK/guest.img" --workdir "$WORK/$name" \
-        --qemu "$QEMU" --sandbox --dst-prefix "$prefix" --json "$WORK/$name.json" \
-        ${FW_OPTS[@]+"${FW_OPTS[@]}"} "$@" >"$WORK/$name.log" 2>&1
-    local rc=$?
-    diag "$name: $(tail -n 1 "$WORK/$name.log")"
-    [ $rc -eq 0 ] || sed 's/^/#   /' "$WORK/$name.log" | tail -n 25
-    return $rc
-}
-audit() { grep "audit: " "$BROKER_LOG" | sed 's/^.*audit: //'; }
 # The QEMU's own words for the refusal: on stderr (7.2) or in the QMP error (>= 8.1).
 qemu_says_refused() {
     grep -qF "uffd-shim broker at $SOCK refused: " "$WORK/nogrant/dst/qemu.log" "$WORK/nogrant.json"

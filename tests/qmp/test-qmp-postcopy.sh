@@ -24,19 +24,6 @@ UUID=2d7c4a10-5e0b-4f4e-8a51-9b0a7f3c1e22
 LAUNCH="python3 $TESTS_DIR/integration/fake-libvirt-launch.py --run-dir $WORK/libvirt --name qmp-dst --uuid $UUID --uid $QEMU_UID --"
 PRELOAD_ENV="env LD_PRELOAD=$WORK/preload.so UFFD_SHIM_SOCKET=$WORK/run/uffd.sock"
 
-# run_migration NAME DST_PREFIX [postcopy.py options]
-run_migration() {
-    local name=$1 prefix=$2; shift 2
-    mkdir -p "$WORK/$name"
-    python3 "$TESTS_DIR/qmp/postcopy.py" --disk "$WORK/guest.img" --workdir "$WORK/$name" \
-        --qemu "$QEMU" --sandbox --dst-prefix "$prefix" --json "$WORK/$name.json" "$@" \
-        >"$WORK/$name.log" 2>&1
-    local rc=$?
-    diag "$name: $(tail -n 1 "$WORK/$name.log")"
-    [ $rc -eq 0 ] || sed 's/^/#   /' "$WORK/$name.log" | tail -n 25
-    return $rc
-}
-audit() { grep "audit: " "$BROKER_LOG" | sed 's/^.*audit: //'; }
 
 
 
