@@ -16,6 +16,9 @@
  *     time. If the peer exited at any point, its pid may now belong to a
  *     different process whose /proc entries we may have read: the check
  *     fails and the request is denied (PEER_GONE). A recycled pid cannot pass.
+ *     (Without SO_PEERPIDFD, a pid recycled between connect() and
+ *     pidfd_open() is judged as the new process, which would then itself
+ *     have to be the granted domain's lock-holding QEMU.)
  * Reading /proc/PID/exe of a process of another uid needs CAP_SYS_PTRACE,
  * the one capability the broker keeps (see privdrop.c).
  */
