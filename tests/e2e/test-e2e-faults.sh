@@ -13,14 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/hosts.sh"
 . "$here/lib/shim.sh"
 
-why=$(e2e_missing_env)
-[ -z "$why" ] || skip_all "$why"
-require_device
-require_cmd python3 meson ninja
-require_knob_zero
-on_exit e2e_cleanup
-e2e_init || { echo "1..1"; echo "not ok 1 - e2e_init"; exit 1; }
-fail_rest() { not_ok "$1"; tap_end; }
+e2e_test_begin
 export E2E_MIGRATE_TIMEOUT=${E2E_MIGRATE_TIMEOUT:-180}
 
 host_up src && host_up dst || fail_rest "host_up failed"

@@ -15,23 +15,12 @@ make_workdir
 cp "$UFFD_PROBE" "$WORK/probe"
 chmod 0755 "$WORK/probe"
 cp "$WORK/probe" "$WORK/probe-copy"   # same bytes, another inode: not an allowed emulator
-LAUNCH="$TESTS_DIR/integration/fake-libvirt-launch.py"
 BROKER_QEMU_UID=$QEMU_UID BROKER_EMULATORS="$WORK/probe" write_broker_config "$WORK/broker.conf"
 export UFFD_SHIM_SOCKET="$WORK/run/uffd.sock"
 
 UUID1=6f1c2a9e-1111-4a7b-9c3d-0123456789ab
 UUID2=6f1c2a9e-2222-4a7b-9c3d-0123456789ab
 
-# as_user UID CMD...: run with no privileges at all.
-as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
-# launched NAME UUID UID [launcher opts] -- probe args: run the probe as libvirt would run QEMU.
-launched() {
-    local name=$1 uuid=$2 uid=$3; shift 3
-    local opts=()
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
-    shift
-    python3 "$LAUNCH" --run-dir "$WORK/libvirt" --name "$name" --uuid "$uuid" --uid "$uid" "${opts[@]}" -- "$@"
-}
 # expect_reason CODE NAME OUTPUT
 has_reason() { grep -q "reason $1:" <<<"$2"; }
 audit_has() { grep -q "audit: .*$1" "$BROKER_LOG"; }

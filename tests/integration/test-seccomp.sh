@@ -35,11 +35,7 @@ mode=${UFFD_SHIM_SECCOMP:-kill}
 check "the broker runs under a seccomp filter (Seccomp: 2, mode $mode)" \
     bash -c 'grep -q "^Seccomp:[[:space:]]*2$" "$1" && grep -q "^Seccomp_filters:[[:space:]]*[1-9]" "$1"' _ "/proc/$BROKER_PID/status"
 ctl grant dom1 $UUID1 --uses 2 >/dev/null
-launched() {
-    python3 "$TESTS_DIR/integration/fake-libvirt-launch.py" --run-dir "$WORK/libvirt" --name "$1" \
-        --uuid "$2" --uid $QEMU_UID -- "$WORK/probe" library
-}
-out=$(launched dom1 $UUID1)
+out=$(launched dom1 $UUID1 $QEMU_UID -- "$WORK/probe" library)
 check "under the filter: a granted QEMU gets a working device" grep -q "^uffd: ok" <<<"$out"
 out=$(setpriv --reuid=12345 --regid=12345 --clear-groups "$WORK/probe" library --no-fault 2>&1)
 check "under the filter: another uid is denied (wrong-uid)" grep -q "reason 3:" <<<"$out"

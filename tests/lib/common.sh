@@ -107,6 +107,20 @@ start_broker() {
 }
 
 ctl() { "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" "$@"; }
+# as_user UID CMD...: run CMD with that uid/gid and no privileges at all.
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
+
+# launched NAME UUID UID [launcher options] -- CMD...: run CMD the way libvirt
+# runs QEMU (locked pid file and status XML in $WORK/libvirt, then uid UID).
+launched() {
+    local name=$1 uuid=$2 uid=$3 opts=()
+    shift 3
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    python3 "$TESTS_DIR/integration/fake-libvirt-launch.py" --run-dir "$WORK/libvirt" \
+        --name "$name" --uuid "$uuid" --uid "$uid" "${opts[@]}" -- "$@"
+}
+
 # audit: the private broker's audit lines so far.
 audit() { grep "audit: " "$BROKER_LOG" | sed 's/^.*audit: //'; }
 

@@ -15,19 +15,10 @@ set -u
 QEMU_UID=64055
 OTHER_UID=12345
 HELPER="$TESTS_DIR/security/attack-helper.py"
-LAUNCH="$TESTS_DIR/integration/fake-libvirt-launch.py"
 UUID1=6f1c2a9e-1111-4a7b-9c3d-0123456789ab
 UUID2=6f1c2a9e-2222-4a7b-9c3d-0123456789ab
 UUID3=6f1c2a9e-3333-4a7b-9c3d-0123456789ab
 
-as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
-launched() {
-    local name=$1 uuid=$2 uid=$3; shift 3
-    local opts=()
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
-    shift
-    python3 "$LAUNCH" --run-dir "$WORK/libvirt" --name "$name" --uuid "$uuid" --uid "$uid" "${opts[@]}" -- "$@"
-}
 reason_of() { sed -n 's/.*reason \([0-9]*\):.*/\1/p' <<<"$1" | head -n 1; }
 served() { grep -q "kernel-fault: resolved" <<<"$1"; }
 
