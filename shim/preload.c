@@ -4,16 +4,20 @@
  * Theory of operation
  * -------------------
  * QEMU 7.2 creates every userfaultfd with glibc's syscall(__NR_userfaultfd,
- * flags); QEMU >= 8.1 first opens /dev/userfaultfd (and keeps that fd). This
- * library interposes exactly those two entry points (syscall and the open
- * family, for the one path "/dev/userfaultfd") and nothing else. The real
- * call always runs first; only when the kernel refuses for lack of privilege
- * (EPERM from the syscall without UFFD_USER_MODE_ONLY, EACCES/EPERM/ENOENT from
- * the open) does it ask the broker for the device:
- *   - syscall path: USERFAULTFD_IOC_NEW on the received device with QEMU's
- *     flags, close the device, return the uffd;
- *   - open path: return the device fd itself (QEMU >= 8.1 then makes its
- *     uffds with the same ioctl).
+ * flags). QEMU >= 8.1 first tries open("/dev/userfaultfd") once, and if that
+ * works keeps the device open for the rest of its life; if it fails, it uses
+ * the same syscall() for every userfaultfd. This library interposes only
+ * syscall(), and deliberately not open(): handing the device to the open
+ * would let a QEMU keep the privilege long after its migration, while a
+ * refused open (ENOENT in a private /dev without the node, EACCES on the
+ * host's root-only node) sends QEMU >= 8.1 to the syscall, which this
+ * library serves one userfaultfd at a time, each under the broker's policy.
+ *
+ * The real call always runs first; only when the kernel refuses for lack of
+ * privilege (EPERM without UFFD_USER_MODE_ONLY) does it ask the broker for the
+ * device, create the uffd with USERFAULTFD_IOC_NEW and QEMU's flags, and close
+ * the device again. O_NONBLOCK marks QEMU's incoming-postcopy uffd, the last
+ * one a migration needs: it is asked for with the LAST hint.
  * On a denial it writes one line to stderr (QEMU's log) naming the reason and
  * returns the original error, so QEMU reports its usual message.
  * It links only libc, makes no allocation, and uses only socket, connect,
@@ -27,7 +31,6 @@
 #include <linux/userfaultfd.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,14 +43,7 @@
 #define EXPORT __attribute__ ((visibility ("default")))
 #define DEVICE "/dev/userfaultfd"
 
-/* glibc declares these only under _FORTIFY_SOURCE. */
-int __open_2 (const char *path, int flags);
-int __open64_2 (const char *path, int flags);
-
 typedef long (*syscall_fn) (long, ...);
-typedef int (*open_fn) (const char *, int, ...);
-typedef int (*openat_fn) (int, const char *, int, ...);
-typedef int (*open2_fn) (const char *, int);
 
 static void
 note (const char *what, int reason)
@@ -62,7 +58,7 @@ note (const char *what, int reason)
 
 /* Device fd from the broker, or -1 (errno untouched by the caller's view). */
 static int
-broker_device (unsigned int options, int cloexec)
+broker_device (unsigned int options)
 {
     int reason = 0;
     int dev = uffd_shim_get_device (NULL, options, &reason);
@@ -71,8 +67,6 @@ broker_device (unsigned int options, int cloexec)
         note ("broker refused " DEVICE, reason);
         return -1;
     }
-    if (!cloexec)
-        fcntl (dev, F_SETFD, 0);
     note ("got " DEVICE " from the broker", 0);
     return dev;
 }
@@ -82,7 +76,7 @@ userfaultfd_via_broker (int flags)
 {
     /* O_NONBLOCK marks QEMU's real incoming-postcopy uffd: the last one. */
     unsigned int opt = (flags & O_NONBLOCK) ? UFFD_SHIM_OPT_LAST : 0;
-    int dev = broker_device (opt, 1);
+    int dev = broker_device (opt);
     int uffd, err;
 
     if (dev < 0)
@@ -123,86 +117,3 @@ syscall (long nr, ...)
     errno = EPERM;
     return -1;
 }
-
-static int
-is_device (const char *path)
-{
-    return path && strcmp (path, DEVICE) == 0;
-}
-
-static int
-refused (int err)
-{
-    return err == EACCES || err == EPERM || err == ENOENT;
-}
-
-/* After a refused open of the device with an O_RDWR request. */
-static int
-open_via_broker (int flags, int fd, int err)
-{
-    int dev;
-
-    if (fd >= 0 || !refused (err) || (flags & O_ACCMODE) != O_RDWR)
-        return fd;
-    dev = broker_device (UFFD_SHIM_OPT_LAST, flags & O_CLOEXEC);
-    if (dev >= 0)
-        return dev;
-    errno = err;
-    return -1;
-}
-
-static mode_t
-mode_arg (int flags, va_list ap)
-{
-    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t) va_arg (ap, int) : 0;
-}
-
-#define DEFINE_OPEN(name)                                                    \
-    EXPORT int name (const char *path, int flags, ...)                       \
-    {                                                                        \
-        static open_fn real;                                                 \
-        va_list ap;                                                          \
-        mode_t mode;                                                         \
-        int fd;                                                              \
-        va_start (ap, flags);                                                \
-        mode = mode_arg (flags, ap);                                         \
-        va_end (ap);                                                         \
-        if (!real)                                                           \
-            real = (open_fn) dlsym (RTLD_NEXT, #name);                       \
-        fd = real (path, flags, mode);                                       \
-        return is_device (path) ? open_via_broker (flags, fd, errno) : fd;   \
-    }
-
-#define DEFINE_OPENAT(name)                                                  \
-    EXPORT int name (int dirfd, const char *path, int flags, ...)            \
-    {                                                                        \
-        static openat_fn real;                                               \
-        va_list ap;                                                          \
-        mode_t mode;                                                         \
-        int fd;                                                              \
-        va_start (ap, flags);                                                \
-        mode = mode_arg (flags, ap);                                         \
-        va_end (ap);                                                         \
-        if (!real)                                                           \
-            real = (openat_fn) dlsym (RTLD_NEXT, #name);                     \
-        fd = real (dirfd, path, flags, mode);                                \
-        return is_device (path) ? open_via_broker (flags, fd, errno) : fd;   \
-    }
-
-#define DEFINE_OPEN2(name)                                                   \
-    EXPORT int name (const char *path, int flags)                            \
-    {                                                                        \
-        static open2_fn real;                                                \
-        int fd;                                                              \
-        if (!real)                                                           \
-            real = (open2_fn) dlsym (RTLD_NEXT, #name);                      \
-        fd = real (path, flags);                                             \
-        return is_device (path) ? open_via_broker (flags, fd, errno) : fd;   \
-    }
-
-DEFINE_OPEN (open)
-DEFINE_OPEN (open64)
-DEFINE_OPENAT (openat)
-DEFINE_OPENAT (openat64)
-DEFINE_OPEN2 (__open_2)
-DEFINE_OPEN2 (__open64_2)

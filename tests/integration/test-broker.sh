@@ -67,7 +67,8 @@ out=$(as_user $QEMU_UID env UFFD_SHIM_SOCKET="$UFFD_SHIM_SOCKET" "$WORK/probe" l
 check "a QEMU-uid process that is no domain's QEMU is denied" has_reason 5 "$out"
 
 # The preload, as stock QEMU would load it: QEMU 7.2's syscall() path and
-# QEMU >= 8.1's open("/dev/userfaultfd") path, everything else untouched.
+# QEMU >= 8.1's uffd_open() (open the device once and keep it, else the
+# syscall), everything else untouched.
 install -m 0755 "$UFFD_SHIM_PRELOAD" "$WORK/preload.so"
 PRELOAD_ENV=(env LD_PRELOAD="$WORK/preload.so" UFFD_SHIM_SOCKET="$UFFD_SHIM_SOCKET")
 ctl grant pre1 $UUID1 >/dev/null
@@ -75,11 +76,17 @@ out=$(launched pre1 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" syscal
 check "preload, syscall() path: the uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
 check "the preload says where the device came from (QEMU's log)" grep -q "uffd-shim-preload: got /dev/userfaultfd from the broker" <<<"$out"
 ctl grant pre2 $UUID1 >/dev/null   # a grant belongs to the one QEMU that used it first
-out=$(launched pre2 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" device 2>&1)
-check "preload, open(\"/dev/userfaultfd\") path: the uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
-out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" "$WORK/probe" device --no-fault 2>&1)
-check "preload, refused by the broker: the caller sees the original EACCES and the reason is logged" \
-    bash -c 'grep -q "uffd: EACCES" <<<"$1" && grep -q "broker refused /dev/userfaultfd: caller is not the configured QEMU user" <<<"$1"' _ "$out"
+out=$(launched pre2 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" qemu81 2>&1)
+check "preload, QEMU >= 8.1's uffd_open(): the refused open sends it to the syscall" grep -qx "mode: syscall" <<<"$out"
+check "preload, QEMU >= 8.1's uffd_open(): the uffd resolves a kernel-mode fault" grep -q "kernel-fault: resolved" <<<"$out"
+check "preload, QEMU >= 8.1's uffd_open(): no /dev/userfaultfd fd is left in the process" grep -qx "device-held: no" <<<"$out"
+ctl grant pre3 $UUID1 >/dev/null
+out=$(launched pre3 $UUID1 $QEMU_UID -- "${PRELOAD_ENV[@]}" "$WORK/probe" device --no-fault 2>&1)
+check "preload: a granted process's open(\"/dev/userfaultfd\") still fails (the device is never handed out to keep)" \
+    bash -c 'grep -q "uffd: EACCES" <<<"$1" && ! grep -q "uffd-shim-preload" <<<"$1"' _ "$out"
+out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" "$WORK/probe" syscall --no-fault 2>&1)
+check "preload, refused by the broker: the caller sees the original EPERM and the reason is logged" \
+    bash -c 'grep -q "uffd: EPERM" <<<"$1" && grep -q "broker refused /dev/userfaultfd: caller is not the configured QEMU user" <<<"$1"' _ "$out"
 out=$(as_user $OTHER_UID "${PRELOAD_ENV[@]}" "$WORK/probe" umo 2>&1)
 check "preload: a user-mode-only request passes through untouched (no broker)" \
     bash -c 'grep -q "kernel-fault: EFAULT" <<<"$1" && ! grep -q "uffd-shim-preload" <<<"$1"' _ "$out"

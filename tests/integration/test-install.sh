@@ -25,9 +25,9 @@ check "the library exports exactly its three versioned symbols (UFFD_SHIM_0.1)" 
     test "$(readelf --dyn-syms -W "$lib" | awk '$7 != "UND" && $8 ~ /@@UFFD_SHIM_0.1/ {print $8}' | sort | tr '\n' ' ')" = \
          "uffd_shim_get_device@@UFFD_SHIM_0.1 uffd_shim_strreason@@UFFD_SHIM_0.1 uffd_shim_userfaultfd@@UFFD_SHIM_0.1 "
 check "the preload needs nothing but libc" test "$(readelf -d "$pre" | awk '/NEEDED/ {print $5}' | tr '\n' ' ')" = "[libc.so.6] "
-check "the preload exports only the interposed entry points" \
+check "the preload exports only the interposed entry point, syscall" \
     test "$(readelf --dyn-syms -W "$pre" | awk '$7 != "UND" && $5 == "GLOBAL" && $4 == "FUNC" {print $8}' | sort | tr '\n' ' ')" = \
-         "__open64_2 __open_2 open open64 openat openat64 syscall "
+         "syscall "
 cat >"$WORK/use.c" <<'C'
 #include <uffd-shim/uffd-shim.h>
 #include <stdio.h>

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test probe: obtains a userfaultfd one way and checks whether it resolves a kernel-mode fault. */
 /*
- * usage: uffd-probe syscall|library|umo|device [--no-fault]
+ * usage: uffd-probe syscall|library|umo|device|qemu81 [--no-fault]
  *   syscall  userfaultfd(2) with O_CLOEXEC (full mode), through glibc's syscall()
- *   device   open("/dev/userfaultfd", O_RDWR) + USERFAULTFD_IOC_NEW, as QEMU >= 8.1
+ *   device   open("/dev/userfaultfd", O_RDWR) + USERFAULTFD_IOC_NEW
+ *   qemu81   what QEMU >= 8.1's uffd_open() does: open the device and keep it
+ *            open for later uffds, or, if the open fails, use the syscall;
+ *            prints "mode: device|syscall" and "device-held: yes|no" (whether
+ *            a /dev/userfaultfd fd is still open in the process afterwards)
  *   library  uffd_shim_userfaultfd() (broker when the kernel refuses)
  *   umo      userfaultfd(2) with UFFD_USER_MODE_ONLY
  * The fault check registers one missing page and read()s a pipe into it, so
@@ -107,6 +111,40 @@ kernel_fault_check (int uffd)
     return 1;
 }
 
+/* Whether any open fd of this process is /dev/userfaultfd. */
+static int
+holds_device (void)
+{
+    char link[64], target[64];
+
+    for (int fd = 0; fd < 1024; fd++) {
+        ssize_t n;
+        snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+        n = readlink (link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            if (strcmp (target, "/dev/userfaultfd") == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* QEMU >= 8.1 util/userfaultfd.c uffd_open(): the device fd is cached. */
+static int
+qemu81_uffd_open (int flags)
+{
+    static int dev = -2;
+
+    if (dev == -2) {
+        dev = open ("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        printf ("mode: %s\n", dev >= 0 ? "device" : "syscall");
+    }
+    if (dev >= 0)
+        return ioctl (dev, USERFAULTFD_IOC_NEW, flags);
+    return (int) syscall (SYS_userfaultfd, flags);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -127,6 +165,9 @@ main (int argc, char **argv)
             uffd = ioctl (dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
             close (dev);
         }
+    } else if (strcmp (argv[1], "qemu81") == 0) {
+        uffd = qemu81_uffd_open (O_CLOEXEC);
+        printf ("device-held: %s\n", holds_device () ? "yes" : "no");
     } else if (strcmp (argv[1], "library") == 0)
         uffd = uffd_shim_userfaultfd (O_CLOEXEC, 0, &reason);
     else
