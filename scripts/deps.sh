@@ -9,6 +9,8 @@ pkgs=(
   # tests and demo: the real stack
   python3 util-linux procps iproute2 binutils valgrind
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+  # the 'newer' suite's libvirt 11.x / QEMU 10.x root (tests/newer/setup-root.sh)
+  debootstrap
   # tests of lsm/ (checkmodule has no maintainer scripts) and of debian/
   checkpolicy debhelper lintian fakeroot dpkg-dev systemd
 )

@@ -38,6 +38,37 @@ if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_NATIVE_QEMU:-}" ] && [ "${UFFD_SHIM_B
     native_failed=1
   fi
 fi
+# The newer stack for the 'newer' suite (tests/newer): a Debian 12 root with
+# libvirt 11.x and QEMU 10.x from bookworm-backports (tests/newer/setup-root.sh,
+# cached in /var/cache/uffd-shim, about 1.5 minutes the first time) and the
+# patched QEMU 10.x (qemu-patches/build.sh 10.x, cached likewise, about 9
+# minutes the first time), unless UFFD_SHIM_NEWER_ROOT or
+# UFFD_SHIM_NATIVE_QEMU10 name them, or UFFD_SHIM_NEWER=0 (the suite then
+# skips, or fails under UFFD_SHIM_REQUIRE_ALL=1).
+if [ "$(id -u)" = 0 ] && [ "${UFFD_SHIM_NEWER:-1}" = 1 ]; then
+  if [ -z "${UFFD_SHIM_NEWER_ROOT:-}" ]; then
+    echo "setting up the libvirt 11.x / QEMU 10.x root (log: $top/newer-root.log)"
+    if newer_root=$(bash tests/newer/setup-root.sh 2>"$top/newer-root.log" | tail -n 1) &&
+        [ -n "$newer_root" ]; then
+      export UFFD_SHIM_NEWER_ROOT=$newer_root
+      tail -n 6 "$top/newer-root.log"
+    else
+      tail -n 40 "$top/newer-root.log"
+      native_failed=$((native_failed + 1))
+    fi
+  fi
+  if [ -z "${UFFD_SHIM_NATIVE_QEMU10:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
+    qemu10_out=${UFFD_SHIM_QEMU10_OUT:-/var/tmp/uffd-shim-qemu-10.x}
+    echo "building the patched QEMU 10.x into $qemu10_out (log: $top/qemu10-build.log)"
+    if bash qemu-patches/build.sh 10.x "$qemu10_out" >"$top/qemu10-build.log" 2>&1; then
+      export UFFD_SHIM_NATIVE_QEMU10=$qemu10_out/bin/qemu-system-x86_64
+      tail -n 3 "$top/qemu10-build.log"
+    else
+      tail -n 40 "$top/qemu10-build.log"
+      native_failed=$((native_failed + 1))
+    fi
+  fi
+fi
 meson test -C "$build" --print-errorlogs --num-processes 1 "$@"
 rc=$?
 logs=("$build/meson-logs/testlog.json")
