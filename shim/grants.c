@@ -9,6 +9,7 @@
 struct UffdShimGrants {
     GPtrArray *list; /* UffdShimGrant*, active and ended */
     guint max_active;
+    char *boot_id;   /* written into the state text, NULL: none */
 };
 
 static void
@@ -17,6 +18,7 @@ grant_free (gpointer p)
     UffdShimGrant *gr = p;
 
     g_free (gr->name);
+    g_free (gr->status_cache);
     g_free (gr);
 }
 
@@ -36,7 +38,15 @@ uffd_shim_grants_free (UffdShimGrants *g)
     if (!g)
         return;
     g_ptr_array_unref (g->list);
+    g_free (g->boot_id);
     g_free (g);
+}
+
+void
+uffd_shim_grants_set_boot_id (UffdShimGrants *g, const char *boot_id)
+{
+    g_free (g->boot_id);
+    g->boot_id = boot_id && *boot_id && !strpbrk (boot_id, "\n\r\\") ? g_strdup (boot_id) : NULL;
 }
 
 const char *
@@ -126,6 +136,31 @@ end_grant (UffdShimGrant *gr, guint32 state, gint64 now)
     gr->state = state;
     gr->ended = now;
     gr->uses_left = 0;
+    g_clear_pointer (&gr->status_cache, g_free); /* only active grants use it */
+}
+
+/* Keeps at most UFFD_SHIM_TOMBSTONE_MAX ended grants: drops the oldest ended
+ * ones (never @keep, the one just ended, which the caller still uses). */
+static void
+trim_tombstones (UffdShimGrants *g, const UffdShimGrant *keep)
+{
+    for (;;) {
+        guint n = 0, oldest = G_MAXUINT;
+
+        for (guint i = 0; i < g->list->len; i++) {
+            const UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+            if (gr->state == UFFD_SHIM_GRANT_ACTIVE)
+                continue;
+            n++;
+            if (gr != keep &&
+                (oldest == G_MAXUINT ||
+                 gr->ended < ((const UffdShimGrant *) g_ptr_array_index (g->list, oldest))->ended))
+                oldest = i;
+        }
+        if (n <= UFFD_SHIM_TOMBSTONE_MAX || oldest == G_MAXUINT)
+            return;
+        g_ptr_array_remove_index (g->list, oldest);
+    }
 }
 
 /* Drops ended grants of @name: only the newest outcome matters. */
@@ -177,6 +212,7 @@ uffd_shim_grants_end (UffdShimGrants *g, const char *name, guint32 state, gint64
         return UFFD_SHIM_E_NOT_FOUND;
     forget_ended (g, name);
     end_grant (gr, state, now);
+    trim_tombstones (g, gr);
     return UFFD_SHIM_OK;
 }
 
@@ -195,6 +231,12 @@ GPtrArray *
 uffd_shim_grants_all (UffdShimGrants *g)
 {
     g_ptr_array_sort (g->list, by_state);
+    return g->list;
+}
+
+GPtrArray *
+uffd_shim_grants_unsorted (UffdShimGrants *g)
+{
     return g->list;
 }
 
@@ -235,35 +277,98 @@ uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *gr, pid_t pid, guint
     if (gr->uses_left == 0 || last) {
         forget_ended (g, gr->name);
         end_grant (gr, UFFD_SHIM_GRANT_EXHAUSTED, now);
+        trim_tombstones (g, gr);
     }
 }
 
 #define STATE_GROUP_PREFIX "grant "
 
+/* A key file string value, escaped as GKeyFile does (a name has no control
+ * characters, so only a leading space and backslashes need it). */
+static void
+append_value (GString *out, const char *v)
+{
+    if (*v == ' ') {
+        g_string_append (out, "\\s");
+        v++;
+    }
+    for (; *v; v++) {
+        if (*v == '\\')
+            g_string_append (out, "\\\\");
+        else if (*v == '\n')
+            g_string_append (out, "\\n");
+        else if (*v == '\t')
+            g_string_append (out, "\\t");
+        else if (*v == '\r')
+            g_string_append (out, "\\r");
+        else
+            g_string_append_c (out, *v);
+    }
+}
+
+/* Written directly (not through GKeyFile, whose per-key bookkeeping made a
+ * save cost far more than the file write): the same key file text, which
+ * uffd_shim_grants_from_data() reads with GKeyFile. */
+static gint
+by_ended_desc (gconstpointer a, gconstpointer b)
+{
+    const UffdShimGrant *x = *(UffdShimGrant *const *) a, *y = *(UffdShimGrant *const *) b;
+
+    return (x->ended < y->ended) - (x->ended > y->ended);
+}
+
+/* The ended grants not to save: all but the UFFD_SHIM_TOMBSTONE_PERSIST newest. */
+static GHashTable *
+unsaved_tombstones (UffdShimGrants *g)
+{
+    g_autoptr (GPtrArray) ended = g_ptr_array_new ();
+    GHashTable *skip = NULL;
+
+    for (guint i = 0; i < g->list->len; i++) {
+        UffdShimGrant *gr = g_ptr_array_index (g->list, i);
+        if (gr->state != UFFD_SHIM_GRANT_ACTIVE)
+            g_ptr_array_add (ended, gr);
+    }
+    if (ended->len <= UFFD_SHIM_TOMBSTONE_PERSIST)
+        return NULL;
+    g_ptr_array_sort (ended, by_ended_desc);
+    skip = g_hash_table_new (g_direct_hash, g_direct_equal);
+    for (guint i = UFFD_SHIM_TOMBSTONE_PERSIST; i < ended->len; i++)
+        g_hash_table_add (skip, g_ptr_array_index (ended, i));
+    return skip;
+}
+
 char *
 uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len)
 {
-    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    g_autoptr (GHashTable) skip = unsaved_tombstones (g);
+    GString *out = g_string_sized_new (64 + MIN (g->list->len, 256) * 256);
+    guint n = 0;
 
-    g_key_file_set_integer (kf, "uffd-shim", "version", 1);
+    g_string_append (out, "[uffd-shim]\nversion=1\n");
+    if (g->boot_id)
+        g_string_append_printf (out, "boot-id=%s\n", g->boot_id);
     for (guint i = 0; i < g->list->len; i++) {
         UffdShimGrant *gr = g_ptr_array_index (g->list, i);
-        g_autofree char *grp = g_strdup_printf (STATE_GROUP_PREFIX "%u", i);
         char uuid[37];
 
+        if (skip && g_hash_table_contains (skip, gr))
+            continue;
+
         uffd_shim_uuid_format (gr->uuid, uuid);
-        g_key_file_set_string (kf, grp, "name", gr->name);
-        g_key_file_set_string (kf, grp, "uuid", uuid);
-        g_key_file_set_int64 (kf, grp, "created", gr->created);
-        g_key_file_set_int64 (kf, grp, "expires", gr->expires);
-        g_key_file_set_uint64 (kf, grp, "uses-left", gr->uses_left);
-        g_key_file_set_uint64 (kf, grp, "uses-max", gr->uses_max);
-        g_key_file_set_int64 (kf, grp, "pid", gr->pid);
-        g_key_file_set_uint64 (kf, grp, "starttime", gr->starttime);
-        g_key_file_set_string (kf, grp, "state", uffd_shim_grant_state_name (gr->state));
-        g_key_file_set_int64 (kf, grp, "ended", gr->ended);
+        g_string_append_printf (out, "\n[" STATE_GROUP_PREFIX "%u]\nname=", n++);
+        append_value (out, gr->name);
+        g_string_append_printf (out,
+                                "\nuuid=%s\ncreated=%" G_GINT64_FORMAT "\nexpires=%" G_GINT64_FORMAT
+                                "\nuses-left=%u\nuses-max=%u\npid=%d\nstarttime=%" G_GUINT64_FORMAT
+                                "\nstate=%s\nended=%" G_GINT64_FORMAT "\n",
+                                uuid, gr->created, gr->expires, gr->uses_left, gr->uses_max,
+                                (int) gr->pid, gr->starttime,
+                                uffd_shim_grant_state_name (gr->state), gr->ended);
     }
-    return g_key_file_to_data (kf, len, NULL);
+    if (len)
+        *len = out->len;
+    return g_string_free (out, FALSE);
 }
 
 static gboolean
@@ -349,6 +454,7 @@ uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize len, guin
         }
         g_ptr_array_add (g->list, gr);
     }
+    trim_tombstones (g, NULL);
     if (skipped)
         *skipped = bad;
     return TRUE;

@@ -19,14 +19,29 @@ typedef struct {
     guint64 starttime;  /* that process's start time (clock ticks since boot) */
     guint32 state;      /* enum uffd_shim_grant_state */
     gint64 ended;       /* when state left ACTIVE, unix seconds */
+    /* Not persisted: where to look first (server.c). The pid the domain's
+     * libvirt pid file named when last read (0: unknown); a hint only, every
+     * decision re-reads the file. */
+    pid_t pidfile_hint;
+    /* Not persisted: the domain's status XML as last parsed (an
+     * UffdShimStatusCache, libvirt-record.h), freed with the grant. */
+    gpointer status_cache;
 } UffdShimGrant;
 
 typedef struct UffdShimGrants UffdShimGrants;
 
-/* Ended grants are kept this long (and at most this many) so that a late
- * request is told why it is refused (expired, exhausted, revoked). */
+/* Ended grants ("tombstones") are kept this long, and at most this many (the
+ * oldest ended goes first, at every end), so that a late request is told why
+ * it is refused (expired, exhausted, revoked) while the table, and with it
+ * the broker's memory and state file, stays bounded however many domains
+ * come and go. */
 #define UFFD_SHIM_TOMBSTONE_SECONDS 3600
 #define UFFD_SHIM_TOMBSTONE_MAX 1024
+/* The state file keeps every active grant but only this many of the most
+ * recently ended ones: a state save (one per batch of hand-outs) stays small
+ * however many domains came and went; after a restart an older one is
+ * "not-granted" instead of "exhausted", a denial all the same. */
+#define UFFD_SHIM_TOMBSTONE_PERSIST 64
 
 UffdShimGrants *uffd_shim_grants_new (guint max_active);
 void uffd_shim_grants_free (UffdShimGrants *g);
@@ -45,6 +60,8 @@ UffdShimGrant *uffd_shim_grants_lookup (UffdShimGrants *g, const char *name);
 
 /* Active grants first, then ended ones; valid until the next change. */
 GPtrArray *uffd_shim_grants_all (UffdShimGrants *g);
+/* Every grant, in no particular order (no sorting); valid until the next change. */
+GPtrArray *uffd_shim_grants_unsorted (UffdShimGrants *g);
 guint uffd_shim_grants_active_count (UffdShimGrants *g);
 
 /* Ends every active grant whose lifetime passed (calls @ended for each) and
@@ -56,6 +73,11 @@ gboolean uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
  * limit is reached or @last is set. */
 void uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *grant, pid_t pid,
                                guint64 starttime, gboolean last, gint64 now);
+
+/* The boot the state text is written in (the server reads
+ * /proc/sys/kernel/random/boot_id and ignores state of another boot);
+ * NULL or "": none recorded. */
+void uffd_shim_grants_set_boot_id (UffdShimGrants *g, const char *boot_id);
 
 /* Text form for the state file. */
 char *uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len);

@@ -12,7 +12,7 @@
  */
 #include "libvirt-record.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 #include <libxml/tree.h>
 
 #include "grants.h"
+#include "shim-error.h"
 
 gboolean
 uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid)
@@ -50,13 +51,13 @@ open_root_file (const char *run_dir, const char *name, const char *suffix, struc
     int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0) {
-        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", path,
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "%s: %s", path,
                      g_strerror (errno));
         return -1;
     }
     if (fstat (fd, st) < 0 || !S_ISREG (st->st_mode) || st->st_uid != 0 ||
         (st->st_mode & 0022)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "%s: not a root-owned regular file writable only by root", path);
         close (fd);
         return -1;
@@ -79,13 +80,13 @@ uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name, UffdShimL
     n = pread (fd, buf, sizeof buf, 0);
     if (n <= 0 || !uffd_shim_parse_pidfile (buf, (gsize) n, &rec->pidfile_pid)) {
         close (fd);
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s/%s.pid: no pid", run_dir, name);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.pid: no pid", run_dir, name);
         return FALSE;
     }
     /* F_GETLK reports the pid of the process holding a conflicting lock. */
     if (fcntl (fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK) {
         close (fd);
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s/%s.pid: not locked",
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.pid: not locked",
                      run_dir, name);
         return FALSE;
     }
@@ -103,6 +104,13 @@ child (xmlNode *parent, const char *name)
     return NULL;
 }
 
+/*
+ * libxml2, as for every domain XML in the project, with no entity
+ * substitution, no DTD loading and no network. What is taken: the root
+ * element <domstatus> (no DOCTYPE) with its pid attribute, its first child
+ * element <domain> in no namespace, and the full text of that element's
+ * first <name> and first <uuid> in no namespace.
+ */
 gboolean
 uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec, GError **error)
 {
@@ -113,20 +121,19 @@ uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *r
     gboolean ok = FALSE;
 
     if (len == 0 || len > UFFD_SHIM_STATUS_XML_MAX) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "status XML size %zu", len);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML size %zu", len);
         return FALSE;
     }
-    /* No entity substitution, no DTD loading, no network. */
     doc = xmlReadMemory (buf, (int) len, "status.xml", NULL,
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "status XML is not well-formed");
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not well-formed");
         return FALSE;
     }
     root = xmlDocGetRootElement (doc);
-    if (doc->intSubset || !root || !xmlStrEqual (root->name, BAD_CAST "domstatus") ||
+    if (doc->intSubset || !root || root->ns || !xmlStrEqual (root->name, BAD_CAST "domstatus") ||
         !(dom = child (root, "domain"))) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "status XML is not <domstatus>");
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not <domstatus>");
         goto out;
     }
     pid = xmlGetNoNsProp (root, BAD_CAST "pid");
@@ -137,8 +144,7 @@ uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *r
     if (!pid || !g_ascii_string_to_unsigned ((char *) pid, 10, 1, G_MAXINT32, &v, NULL) ||
         !uuid || !uffd_shim_uuid_parse (g_strstrip ((char *) uuid), rec->uuid) || !name ||
         strlen ((char *) name) >= sizeof rec->name) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                     "status XML lacks a valid pid, name or uuid");
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML lacks a valid pid, name or uuid");
         goto out;
     }
     rec->status_pid = (pid_t) v;
@@ -152,29 +158,96 @@ out:
     return ok;
 }
 
+static gboolean
+read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name,
+                UffdShimLibvirtRecord *rec, GError **error)
+{
+    g_autofree char *buf = NULL;
+    gsize off = 0;
+
+    if (st->st_size <= 0 || st->st_size > UFFD_SHIM_STATUS_XML_MAX) {
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.xml: bad size", run_dir, name);
+        return FALSE;
+    }
+    buf = g_malloc ((gsize) st->st_size);
+    while (off < (gsize) st->st_size) {
+        ssize_t n = pread (fd, buf + off, (gsize) st->st_size - off, (off_t) off);
+        if (n <= 0)
+            break;
+        off += (gsize) n;
+    }
+    return uffd_shim_parse_status_xml (buf, off, rec, error);
+}
+
 gboolean
 uffd_shim_libvirt_read_status (const char *run_dir, const char *name, UffdShimLibvirtRecord *rec,
                                GError **error)
 {
     struct stat st;
-    g_autofree char *buf = NULL;
-    gsize off = 0;
     int fd = open_root_file (run_dir, name, ".xml", &st, error);
+    gboolean ok;
 
     if (fd < 0)
         return FALSE;
-    if (st.st_size <= 0 || st.st_size > UFFD_SHIM_STATUS_XML_MAX) {
-        close (fd);
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s/%s.xml: bad size", run_dir, name);
+    ok = read_status_fd (fd, &st, run_dir, name, rec, error);
+    close (fd);
+    return ok;
+}
+
+static gboolean
+same_version (const UffdShimStatusCache *c, const struct stat *st)
+{
+    return c->dev == st->st_dev && c->ino == st->st_ino && c->size == st->st_size &&
+           c->mtime.tv_sec == st->st_mtim.tv_sec && c->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * libvirt replaces NAME.xml (a new file, renamed over the old one) whenever
+ * the domain's state changes, so a new version has a new inode; an in-place
+ * write would change the ctime, which nobody can set. And the cached record
+ * is only used for a request from the pid it names: one from any other
+ * process (a new QEMU of the domain, a stranger) re-reads the file. The
+ * file is opened and its owner and mode checked on every request.
+ */
+gboolean
+uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,
+                                      UffdShimStatusCache **cache, UffdShimLibvirtRecord *rec,
+                                      GError **error)
+{
+    struct stat st;
+    int fd = open_root_file (run_dir, name, ".xml", &st, error);
+    UffdShimLibvirtRecord fresh = { 0 };
+    UffdShimStatusCache *c = *cache;
+
+    if (fd < 0) {
+        g_clear_pointer (cache, g_free);
         return FALSE;
     }
-    buf = g_malloc ((gsize) st.st_size);
-    while (off < (gsize) st.st_size) {
-        ssize_t n = pread (fd, buf + off, (gsize) st.st_size - off, (off_t) off);
-        if (n <= 0)
-            break;
-        off += (gsize) n;
+    if (c && c->rec.status_pid == pid && same_version (c, &st)) {
+        close (fd);
+        c->hits++;
+        rec->status_pid = c->rec.status_pid;
+        memcpy (rec->uuid, c->rec.uuid, sizeof rec->uuid);
+        memcpy (rec->name, c->rec.name, sizeof rec->name);
+        return TRUE;
+    }
+    if (!read_status_fd (fd, &st, run_dir, name, &fresh, error)) {
+        close (fd);
+        g_clear_pointer (cache, g_free);
+        return FALSE;
     }
     close (fd);
-    return uffd_shim_parse_status_xml (buf, off, rec, error);
+    if (!c)
+        c = *cache = g_new0 (UffdShimStatusCache, 1);
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->size = st.st_size;
+    c->mtime = st.st_mtim;
+    c->ctime = st.st_ctim;
+    c->rec = fresh;
+    rec->status_pid = fresh.status_pid;
+    memcpy (rec->uuid, fresh.uuid, sizeof rec->uuid);
+    memcpy (rec->name, fresh.name, sizeof rec->name);
+    return TRUE;
 }

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <sys/types.h>
+#include <time.h>
 #include "uffd-shim-proto.h"
 
 typedef struct {
@@ -24,6 +25,27 @@ gboolean uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name,
 /* Reads and parses the status XML into @rec. */
 gboolean uffd_shim_libvirt_read_status (const char *run_dir, const char *name,
                                         UffdShimLibvirtRecord *rec, GError **error);
+
+/* The status XML's record as last parsed, and which version of the file it
+ * came from (see uffd_shim_libvirt_read_status_cached). */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    UffdShimLibvirtRecord rec;
+    guint64 hits; /* reads answered from here (for tests and diagnosis) */
+} UffdShimStatusCache;
+
+/* As uffd_shim_libvirt_read_status(), for a request from @pid, but when the
+ * file (opened and checked as always) is the very version parsed last time
+ * (same device, inode, size, mtime and ctime) and that parse named @pid, the
+ * record in *@cache is used instead of reading and parsing the file again.
+ * Otherwise the file is parsed and *@cache (allocated as needed, g_free()
+ * it) replaced; on failure it is freed and set to NULL. */
+gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,
+                                               UffdShimStatusCache **cache,
+                                               UffdShimLibvirtRecord *rec, GError **error);
 
 /* Pure parsers. */
 gboolean uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid);

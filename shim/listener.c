@@ -2,7 +2,7 @@
 /* Listening sockets: safe directories, binding, systemd socket activation and readiness. */
 #include "listener.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "shim-error.h"
+
 #define SD_LISTEN_FDS_START 3
 
 gboolean
@@ -25,22 +27,22 @@ uffd_shim_safe_dir (const char *dir, mode_t mode, GError **error)
     if (mkdir (dir, mode) == 0)
         chmod (dir, mode); /* umask-independent */
     else if (errno != EEXIST) {
-        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot create %s: %s",
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "cannot create %s: %s",
                      dir, g_strerror (errno));
         return FALSE;
     }
     if (lstat (dir, &st) < 0) {
-        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", dir,
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "%s: %s", dir,
                      g_strerror (errno));
         return FALSE;
     }
     if (S_ISLNK (st.st_mode) || !S_ISDIR (st.st_mode)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "%s is a symlink or not a directory; refusing to use it", dir);
         return FALSE;
     }
     if (st.st_uid != geteuid () || (st.st_mode & 0022)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "%s must be owned by uid %d and not writable by group or others "
                      "(it is uid %d, mode %04o); fix with: chown %d %s && chmod go-w %s",
                      dir, (int) geteuid (), (int) st.st_uid, st.st_mode & 07777, (int) geteuid (),
@@ -56,7 +58,7 @@ fill_addr (const char *path, struct sockaddr_un *sa, GError **error)
     memset (sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
     if (strlen (path) >= sizeof sa->sun_path) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "%s: path too long", path);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "%s: path too long", path);
         return FALSE;
     }
     strcpy (sa->sun_path, path);
@@ -75,7 +77,7 @@ uffd_shim_listen (const char *path, mode_t mode, GError **error)
         return -1;
     /* Replace only a stale socket, never another kind of file. */
     if (lstat (path, &st) == 0 && !S_ISSOCK (st.st_mode)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s exists and is not a socket", path);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "%s exists and is not a socket", path);
         return -1;
     }
     /* Bind and listen under a temporary name, then rename into place: a
@@ -84,7 +86,7 @@ uffd_shim_listen (const char *path, mode_t mode, GError **error)
     fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (tmp, mode) < 0 ||
         listen (fd, 512) < 0 || rename (tmp, path) < 0) {
-        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot listen on %s: %s",
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "cannot listen on %s: %s",
                      path, g_strerror (errno));
         unlink (tmp);
         if (fd >= 0)
@@ -130,7 +132,7 @@ uffd_shim_listen_systemd (const char *client_path, const char *admin_path, int *
         (pid_t) pid != getpid ())
         return FALSE;
     if (!g_ascii_string_to_unsigned (fds_s, 10, 1, 2, &n, NULL)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "LISTEN_FDS=%s: expected 1 or 2 sockets", fds_s);
         return FALSE;
     }
@@ -141,7 +143,7 @@ uffd_shim_listen_systemd (const char *client_path, const char *admin_path, int *
         const char *nm = names && g_strv_length (names) == n ? names[i] : "";
 
         if (!is_seqpacket_listener (fd)) {
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+            g_set_error (error, UFFD_SHIM_ERROR, 0,
                          "socket-activated fd %d is not a listening SOCK_SEQPACKET socket "
                          "(set SocketMode/ListenSequentialPacket= in the .socket unit)", fd);
             return FALSE;
@@ -153,7 +155,7 @@ uffd_shim_listen_systemd (const char *client_path, const char *admin_path, int *
         else if (g_str_equal (nm, "uffd") || (!*nm && bound_to (fd, client_path)))
             *client_fd = fd;
         else {
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+            g_set_error (error, UFFD_SHIM_ERROR, 0,
                          "socket-activated fd %d is neither the client nor the admin socket", fd);
             return FALSE;
         }

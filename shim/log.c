@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static gboolean use_syslog;
+static int log_pid; /* getpid() once, not per line */
 static const char *log_ident = "uffd-shimd";
 
 static int
@@ -38,7 +39,7 @@ writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
         syslog (syslog_priority (level), "%s", msg);
     } else {
         /* One write per line so concurrent writers do not interleave. */
-        g_autofree char *line = g_strdup_printf ("%s[%d]: %s\n", log_ident, (int) getpid (), msg);
+        g_autofree char *line = g_strdup_printf ("%s[%d]: %s\n", log_ident, log_pid, msg);
         (void) !write (STDERR_FILENO, line, strlen (line));
     }
     return G_LOG_WRITER_HANDLED;
@@ -48,6 +49,7 @@ void
 uffd_shim_log_init (const char *ident, const char *mode)
 {
     log_ident = ident;
+    log_pid = (int) getpid ();
     use_syslog = g_strcmp0 (mode, "syslog") == 0;
     if (use_syslog)
         openlog (ident, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);

@@ -24,7 +24,7 @@
  */
 #include "peer.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "shim-error.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -138,7 +140,7 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     memset (p, 0, sizeof *p);
     p->pidfd = -1;
     if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no peer credentials");
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "no peer credentials");
         return FALSE;
     }
     p->pid = cred.pid;
@@ -146,12 +148,12 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     p->gid = cred.gid;
     p->pidfd = peer_pidfd (sock, cred.pid);
     if (p->pidfd < 0) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "pid %d is gone", (int) cred.pid);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "pid %d is gone", (int) cred.pid);
         return FALSE;
     }
     if (!read_proc (p->pid, "status", buf, sizeof buf) || !uffd_shim_parse_proc_uids (buf, p->uids) ||
         (p->starttime = uffd_shim_proc_starttime (p->pid)) == 0) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "pid %d: /proc unreadable", (int) p->pid);
+        g_set_error (error, UFFD_SHIM_ERROR, 0, "pid %d: /proc unreadable", (int) p->pid);
         return FALSE;
     }
     g_snprintf (path, sizeof path, "/proc/%d/exe", (int) p->pid);

@@ -24,13 +24,15 @@
  */
 #include "privdrop.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include <cap-ng.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include "shim-error.h"
 
 gboolean
 uffd_shim_drop_privileges (GError **error)
@@ -39,12 +41,12 @@ uffd_shim_drop_privileges (GError **error)
         capng_clear (CAPNG_SELECT_ALL);
         if (capng_update (CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_PTRACE) < 0 ||
             capng_apply (CAPNG_SELECT_ALL) < 0) {
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot drop capabilities");
+            g_set_error (error, UFFD_SHIM_ERROR, 0, "cannot drop capabilities");
             return FALSE;
         }
     }
     if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "prctl: %s",
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "prctl: %s",
                      g_strerror (errno));
         return FALSE;
     }

@@ -5,7 +5,7 @@
  * -------------------
  * After setup (sockets bound, state loaded, capabilities dropped, signal
  * handlers installed) the broker only runs its event loop (server.c). The
- * filter allows exactly the system calls that loop, GLib, libxml2 and glibc
+ * filter allows exactly the system calls that loop, GLib and glibc
  * make on its behalf, and kills the whole process (SECCOMP_RET_KILL_PROCESS)
  * on any other one, or on any call made through another ABI (i386, x32).
  *
@@ -24,8 +24,8 @@
  *  - facts: openat/open of /proc/PID/{status,stat}, /dev/userfaultfd,
  *    libvirt's NAME.pid and NAME.xml; read, pread64, fstat/newfstatat/stat,
  *    readlink(at) of /proc/PID/exe, fcntl (F_GETLK);
- *  - the state file (g_file_set_contents_full): openat(O_CREAT), write,
- *    fallocate, fsync, rename, unlink, fchmod, lseek;
+ *  - the state file (server.c, save_state): openat(O_CREAT), write, close,
+ *    rename, unlink (it is not fsync()ed: see there);
  *  - logging: write to stderr; syslog() and sd_notify: socket (AF_UNIX only),
  *    connect, sendto;
  *  - GLib's loop and memory: eventfd2, futex, brk, mmap and mprotect (never
@@ -41,7 +41,7 @@
  */
 #include "seccomp-filter.h"
 
-#include <gio/gio.h>
+#include <glib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "shim-error.h"
+
 /* Allowed with any arguments. Names a given architecture lacks are skipped. */
 static const char *const allowed[] = {
     /* clients */
@@ -59,8 +61,8 @@ static const char *const allowed[] = {
     "close",
     /* files */
     "open", "openat", "read", "pread64", "write", "fstat", "newfstatat", "stat", "lstat",
-    "statx", "readlink", "readlinkat", "fcntl", "lseek", "fallocate", "fsync", "fdatasync",
-    "rename", "renameat", "renameat2", "unlink", "unlinkat", "fchmod",
+    "statx", "readlink", "readlinkat", "fcntl", "lseek", "rename", "renameat", "renameat2",
+    "unlink", "unlinkat",
     /* logging, readiness */
     "connect",
     /* GLib loop, memory, time, signals, exit */
@@ -76,7 +78,7 @@ static const char *const allowed[] = {
 static gboolean
 fail (GError **error, int rc, const char *what)
 {
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-rc), "seccomp: %s: %s", what,
+    g_set_error (error, UFFD_SHIM_ERROR, -rc, "seccomp: %s: %s", what,
                  g_strerror (-rc));
     return FALSE;
 }
@@ -93,7 +95,7 @@ uffd_shim_seccomp_mode_from_env (UffdShimSeccompMode *mode, GError **error)
     else if (g_str_equal (v, "off"))
         *mode = UFFD_SHIM_SECCOMP_OFF;
     else {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "UFFD_SHIM_SECCOMP=%s: expected kill, log or off", v);
         return FALSE;
     }

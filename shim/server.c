@@ -26,8 +26,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gio/gio.h>
+#include <glib.h>
 #include <glib-unix.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,6 +40,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "protocol.h"
+#include "shim-error.h"
 
 #define DEVICE_PATH "/dev/userfaultfd"
 #define STATE_FILE "grants.state"
@@ -49,7 +51,9 @@ struct UffdShimServer {
     guint listen_src[2];
     guint tick_src;
     UffdShimGrants *grants;
-    char *state_path;
+    char *state_path, *state_tmp;
+    char boot_id[40];           /* this boot's /proc/sys/kernel/random/boot_id, or "" */
+    gboolean dirty;             /* hand-outs not yet in the state file (flush_state) */
     GHashTable *clients; /* Client* set */
     gint64 started;
     guint64 handed_out, denied, dropped;
@@ -94,14 +98,68 @@ client_drop (Client *c, const char *why)
 
 /* ---- state ------------------------------------------------------------- */
 
+/*
+ * The state file is replaced atomically (a new file, then rename()) but not
+ * fsync()ed: it has to survive a crash or restart of the broker, which the
+ * page cache does, not a crash of the host, after which no QEMU it names is
+ * left. The file records the boot it was written in, and a broker started in
+ * another boot ignores it (load_state), so whatever an unsynced file holds
+ * after a host crash (an older version, or nothing) is never used. On
+ * tmpfs (/run/uffd-shim, the default) there is nothing to sync anyway.
+ */
 static gboolean
 save_state (UffdShimServer *s, GError **error)
 {
-    gsize len = 0;
+    gsize len = 0, off = 0;
     g_autofree char *data = uffd_shim_grants_to_data (s->grants, &len);
+    int fd = open (s->state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int err = 0;
 
-    return g_file_set_contents_full (s->state_path, data, (gssize) len,
-                                     G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        while (off < len) {
+            ssize_t n = write (fd, data + off, len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                err = n < 0 ? errno : EIO;
+                break;
+            }
+            off += (gsize) n;
+        }
+        if (close (fd) < 0 && !err)
+            err = errno;
+        if (!err && rename (s->state_tmp, s->state_path) < 0)
+            err = errno;
+    }
+    if (err) {
+        if (fd >= 0)
+            unlink (s->state_tmp);
+        g_set_error (error, UFFD_SHIM_ERROR, err, "%s: %s", s->state_path, g_strerror (err));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* This boot's id (36 characters), or "" if the kernel does not say. */
+static void
+read_boot_id (char out[40])
+{
+    char buf[64];
+    int fd = open ("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+
+    out[0] = '\0';
+    if (fd >= 0)
+        close (fd);
+    if (n < 36)
+        return;
+    buf[36] = '\0';
+    for (int i = 0; i < 36; i++)
+        if (!g_ascii_isxdigit (buf[i]) && buf[i] != '-')
+            return;
+    memcpy (out, buf, 37);
 }
 
 static void
@@ -109,8 +167,20 @@ save_or_warn (UffdShimServer *s)
 {
     g_autoptr (GError) e = NULL;
 
+    s->dirty = FALSE;
     if (!save_state (s, &e))
         g_warning ("cannot save grant state: %s", e->message);
+}
+
+/* Hand-outs are saved once per batch of requests served in one dispatch
+ * (on_accept, on_client_io), not once each: with many QEMUs asking at once
+ * the state file is written once for all of them. Grants and revokes are
+ * saved before their reply. */
+static void
+flush_state (UffdShimServer *s)
+{
+    if (s->dirty)
+        save_or_warn (s);
 }
 
 static gboolean
@@ -125,13 +195,27 @@ load_state (UffdShimServer *s, GError **error)
     if (lstat (s->state_path, &st) < 0 && errno == ENOENT)
         return TRUE;
     if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 0077)) {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+        g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "%s must be a regular file of uid %d with mode 0600", s->state_path,
                      (int) geteuid ());
         return FALSE;
     }
-    if (!g_file_get_contents (s->state_path, &data, &len, &e) ||
-        !uffd_shim_grants_from_data (s->grants, data, len, &skipped, &e)) {
+    if (!g_file_get_contents (s->state_path, &data, &len, &e))
+        goto unreadable;
+    if (s->boot_id[0]) {
+        g_autoptr (GKeyFile) kf = g_key_file_new ();
+        g_autofree char *boot = NULL;
+
+        if (g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, NULL) &&
+            (boot = g_key_file_get_string (kf, "uffd-shim", "boot-id", NULL)) &&
+            !g_str_equal (boot, s->boot_id)) {
+            /* No QEMU outlives a reboot; nor does any grant. */
+            g_message ("ignoring grant state %s from an earlier boot", s->state_path);
+            return TRUE;
+        }
+    }
+    if (!uffd_shim_grants_from_data (s->grants, data, len, &skipped, &e)) {
+unreadable:
         /* Fail closed: a damaged state file means no grants, not a dead broker. */
         g_warning ("ignoring unreadable grant state %s: %s", s->state_path, e->message);
         return TRUE;
@@ -172,7 +256,7 @@ on_tick (gpointer data)
         changed = TRUE;
         break; /* the array may have changed; the rest waits a second */
     }
-    if (changed)
+    if (changed || s->dirty)
         save_or_warn (s);
     return G_SOURCE_CONTINUE;
 }
@@ -227,19 +311,38 @@ status_name (int st)
     return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
 }
 
-/* The grant whose libvirt pid file names @pid, locked by @pid. */
+/*
+ * The grant whose libvirt pid file names @pid, locked by @pid. Every answer
+ * rests on a fresh read of that pid file and its lock; what was read before
+ * only decides the order in which the files are read: first the active
+ * grants whose pid file named @pid last time (or that @pid already used),
+ * then the other active grants, then the ended ones (those same ones first).
+ * So a request costs one pid file read when it comes from a QEMU seen
+ * before, not one per grant.
+ */
 static UffdShimGrant *
 find_grant_for_pid (UffdShimServer *s, pid_t pid)
 {
-    GPtrArray *all = uffd_shim_grants_all (s->grants);
+    GPtrArray *all = uffd_shim_grants_unsorted (s->grants);
 
-    for (guint i = 0; i < all->len; i++) {
-        UffdShimGrant *g = g_ptr_array_index (all, i);
-        UffdShimLibvirtRecord rec = { 0 };
+    /* Passes: active and hinted, active, ended and hinted, ended. */
+    for (int pass = 0; pass < 4; pass++) {
+        for (guint i = 0; i < all->len; i++) {
+            UffdShimGrant *g = g_ptr_array_index (all, i);
+            UffdShimLibvirtRecord rec = { 0 };
+            gboolean hinted = g->pidfile_hint == pid || g->pid == pid;
+            gboolean active = g->state == UFFD_SHIM_GRANT_ACTIVE;
 
-        if (uffd_shim_libvirt_read_pidfile (s->cfg->libvirt_run_dir, g->name, &rec, NULL) &&
-            rec.pidfile_pid == pid && rec.lock_pid == pid)
-            return g;
+            if (active != (pass < 2) || hinted != (pass % 2 == 0))
+                continue;
+            if (!uffd_shim_libvirt_read_pidfile (s->cfg->libvirt_run_dir, g->name, &rec, NULL)) {
+                g->pidfile_hint = 0;
+                continue;
+            }
+            g->pidfile_hint = rec.pidfile_pid;
+            if (rec.pidfile_pid == pid && rec.lock_pid == pid)
+                return g;
+        }
     }
     return NULL;
 }
@@ -294,7 +397,11 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (g) {
             in.grant = g;
             in.domain_allowed = uffd_shim_config_domain_allowed (s->cfg, g->name);
-            if (uffd_shim_libvirt_read_status (s->cfg->libvirt_run_dir, g->name, &rec, &e))
+            /* An ended grant is refused whatever libvirt says: no need to read it. */
+            if (g->state == UFFD_SHIM_GRANT_ACTIVE &&
+                uffd_shim_libvirt_read_status_cached (s->cfg->libvirt_run_dir, g->name, peer.pid,
+                                                      (UffdShimStatusCache **) &g->status_cache,
+                                                      &rec, &e))
                 in.status = &rec;
             st = uffd_shim_policy_decide (&in);
         }
@@ -319,7 +426,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
                          last ? "yes" : "no");
         if (g->state != UFFD_SHIM_GRANT_ACTIVE)
             audit_ended (g, NULL);
-        save_or_warn (s);
+        s->dirty = TRUE;
     } else {
         if (st == UFFD_SHIM_OK)
             st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
@@ -472,10 +579,12 @@ close_received_fds (struct msghdr *msg)
     }
 }
 
+/* Reads and serves @c's request. FALSE if it has not arrived yet; TRUE if
+ * the client was served or dropped (and freed). */
 static gboolean
-on_client_io (int fd, GIOCondition cond, gpointer data)
+client_serve (Client *c)
 {
-    Client *c = data;
+    int fd = c->fd;
     /* One byte more than the largest valid record: oversize shows as MSG_TRUNC. */
     unsigned char buf[sizeof (struct uffd_shim_admin_request) + 1];
     union {
@@ -488,27 +597,26 @@ on_client_io (int fd, GIOCondition cond, gpointer data)
     ssize_t n = recvmsg (fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return G_SOURCE_CONTINUE;
-    c->io_src = 0; /* this source ends here in every other case */
+        return FALSE;
     if (n < 0) {
         client_drop (c, g_strerror (errno));
-        return G_SOURCE_REMOVE;
+        return TRUE;
     }
     if (msg.msg_controllen > 0) {
         close_received_fds (&msg);
         send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
         client_drop (c, (msg.msg_flags & MSG_CTRUNC) ? "too many fds / truncated control data"
                                                      : "unexpected fd or control data attached");
-        return G_SOURCE_REMOVE;
+        return TRUE;
     }
     if (n == 0) {
         client_drop (c, "closed without a request");
-        return G_SOURCE_REMOVE;
+        return TRUE;
     }
     if (msg.msg_flags & MSG_TRUNC) {
         send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
         client_drop (c, "oversized message");
-        return G_SOURCE_REMOVE;
+        return TRUE;
     }
     if (c->admin) {
         serve_admin (c, buf, (gsize) n);
@@ -520,11 +628,27 @@ on_client_io (int fd, GIOCondition cond, gpointer data)
             send_reply (fd, (uint32_t) st, 0, -1);
             client_drop (c, st == UFFD_SHIM_E_VERSION ? "unsupported protocol version"
                                                       : "malformed request");
-            return G_SOURCE_REMOVE;
+            return TRUE;
         }
         serve_get_device (c, &req);
     }
     client_drop (c, NULL);
+    return TRUE;
+}
+
+static gboolean
+on_client_io (int fd, GIOCondition cond, gpointer data)
+{
+    Client *c = data;
+    guint src = c->io_src;
+    UffdShimServer *s = c->srv;
+
+    c->io_src = 0; /* this source ends unless the request is still to come */
+    if (!client_serve (c)) {
+        c->io_src = src;
+        return G_SOURCE_CONTINUE;
+    }
+    flush_state (s);
     return G_SOURCE_REMOVE;
 }
 
@@ -561,10 +685,15 @@ on_accept (int lfd, GIOCondition cond, gpointer data)
         c->srv = s;
         c->fd = fd;
         c->admin = lfd == s->listen_fd[1];
+        g_hash_table_add (s->clients, c);
+        /* A client has usually sent its request by the time it is accepted:
+         * then it is served at once, without a watch or a timer. */
+        if (client_serve (c))
+            continue;
         c->io_src = g_unix_fd_add (fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client_io, c);
         c->timeout_src = g_timeout_add (s->cfg->client_timeout_ms, on_client_timeout, c);
-        g_hash_table_add (s->clients, c);
     }
+    flush_state (s);
     return G_SOURCE_CONTINUE;
 }
 
@@ -578,6 +707,9 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
     s->listen_fd[1] = admin_fd;
     s->grants = uffd_shim_grants_new (cfg->max_grants);
     s->state_path = g_build_filename (cfg->state_dir, STATE_FILE, NULL);
+    s->state_tmp = g_strconcat (s->state_path, ".new", NULL);
+    read_boot_id (s->boot_id);
+    uffd_shim_grants_set_boot_id (s->grants, s->boot_id);
     s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, client_free, NULL);
     s->started = now_s ();
     if (!load_state (s, error))
@@ -594,6 +726,7 @@ uffd_shim_server_free (UffdShimServer *s)
 {
     if (!s)
         return;
+    flush_state (s);
     for (int i = 0; i < 2; i++) {
         if (s->listen_src[i])
             g_source_remove (s->listen_src[i]);
@@ -605,5 +738,6 @@ uffd_shim_server_free (UffdShimServer *s)
     g_clear_pointer (&s->clients, g_hash_table_unref);
     uffd_shim_grants_free (s->grants);
     g_free (s->state_path);
+    g_free (s->state_tmp);
     g_free (s);
 }

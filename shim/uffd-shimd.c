@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* uffd-shimd: the broker that hands /dev/userfaultfd to granted QEMU processes. */
 #include <errno.h>
-#include <gio/gio.h>
+#include <glib.h>
 #include <glib-unix.h>
 #include <locale.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "privdrop.h"
 #include "seccomp-filter.h"
 #include "server.h"
+#include "shim-error.h"
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (UffdShimConfig, uffd_shim_config_clear)
 
@@ -36,7 +38,7 @@ open_sockets (const UffdShimConfig *cfg, int *client_fd, int *admin_fd, GError *
         return FALSE;
     if (uffd_shim_listen_systemd (cfg->socket, cfg->admin_socket, client_fd, admin_fd, error)) {
         if (*client_fd < 0 || *admin_fd < 0) {
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+            g_set_error (error, UFFD_SHIM_ERROR, 0,
                          "socket activation must pass both sockets (FileDescriptorName=uffd "
                          "and FileDescriptorName=admin)");
             return FALSE;
@@ -77,6 +79,10 @@ main (int argc, char **argv)
     UffdShimSeccompMode seccomp_mode;
     int client_fd = -1, admin_fd = -1;
 
+    /* Fixed malloc thresholds: glibc otherwise raises them after a large
+     * block is freed, and the heap then keeps its high-water mark. */
+    mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt (M_TRIM_THRESHOLD, 128 * 1024);
     setlocale (LC_ALL, "");
     g_option_context_add_main_entries (ctx, entries, NULL);
     if (!g_option_context_parse (ctx, &argc, &argv, &error)) {

@@ -11,8 +11,10 @@
 
 #define PRELOAD "/usr/lib/x86_64-linux-gnu/uffd-shim/libuffd-shim-preload.so"
 #define QEMU_NS UFFD_SHIM_DOMXML_QEMU_NS
-/* Every hostile input must be refused well within this. */
-#define HOSTILE_MAX_SECONDS 1.0
+/* A hang guard, not a speed target: every hostile input is refused in
+ * milliseconds (tens of them under valgrind on a busy machine), while an
+ * expansion or a quadratic walk would take minutes or exhaust memory. */
+#define HOSTILE_MAX_SECONDS 10.0
 
 /* Shaped like libvirt 9.0's migratable XML, plus metadata from another app. */
 static const char base_xml[] =
@@ -746,8 +748,8 @@ test_hostile_many_elements (void)
 {
     /* A million siblings inside the size cap are accepted. This takes well
      * under a second in an optimised build; the generous bound (sanitizer
-     * builds are ten times slower) still catches anything quadratic, which
-     * would take minutes. */
+     * and valgrind runs are ten to fifty times slower) still catches
+     * anything quadratic, which would take hours. */
     g_autoptr(GString) s = g_string_new ("<domain><name>a</name>"
                                          "<uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>");
     g_autoptr(GTimer) timer = g_timer_new ();
@@ -757,7 +759,7 @@ test_hostile_many_elements (void)
         g_string_append (s, "<a/>");
     g_string_append (s, "</domain>");
     out = add_preload_ok (s->str, TRUE);
-    g_assert_cmpfloat (g_timer_elapsed (timer, NULL), <, 30 * HOSTILE_MAX_SECONDS);
+    g_assert_cmpfloat (g_timer_elapsed (timer, NULL), <, 12 * HOSTILE_MAX_SECONDS);
 }
 
 int

@@ -129,6 +129,111 @@ test_uuid (void)
     g_assert_false (uffd_shim_uuid_parse ("01020304-0506-0708-090a-0b0c0d0e0f100", u));
 }
 
+/* Ended grants are capped at every end, not only at the once-a-second expiry:
+ * many domains coming and going cannot grow the table. */
+static void
+test_tombstone_cap (void)
+{
+    g_autoptr (UffdShimGrants) g = uffd_shim_grants_new (4);
+    char name[32];
+
+    for (guint i = 0; i < UFFD_SHIM_TOMBSTONE_MAX + 50; i++) {
+        g_snprintf (name, sizeof name, "vm-%u", i);
+        g_assert_cmpint (uffd_shim_grants_add (g, name, U1, 100, 60, 1, FALSE), ==, UFFD_SHIM_OK);
+        if (i % 2)
+            g_assert_cmpint (uffd_shim_grants_end (g, name, UFFD_SHIM_GRANT_REVOKED, 100 + i), ==,
+                             UFFD_SHIM_OK);
+        else
+            uffd_shim_grants_consume (g, uffd_shim_grants_lookup (g, name), 42, 7, FALSE, 100 + i);
+        g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, <=, UFFD_SHIM_TOMBSTONE_MAX);
+    }
+    g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, ==, UFFD_SHIM_TOMBSTONE_MAX);
+    /* The oldest went first; the newest outcome is still told. */
+    g_assert_null (uffd_shim_grants_lookup (g, "vm-0"));
+    g_assert_null (uffd_shim_grants_lookup (g, "vm-49"));
+    g_assert_nonnull (uffd_shim_grants_lookup (g, "vm-50"));
+    g_snprintf (name, sizeof name, "vm-%u", UFFD_SHIM_TOMBSTONE_MAX + 49);
+    g_assert_cmpuint (uffd_shim_grants_lookup (g, name)->state, ==, UFFD_SHIM_GRANT_REVOKED);
+    /* Active grants are never dropped for tombstones. */
+    g_assert_cmpint (uffd_shim_grants_add (g, "live", U1, 100, 60, 1, FALSE), ==, UFFD_SHIM_OK);
+    g_assert_cmpint (uffd_shim_grants_add (g, "doomed", U1, 100, 60, 1, FALSE), ==, UFFD_SHIM_OK);
+    g_assert_cmpint (uffd_shim_grants_end (g, "doomed", UFFD_SHIM_GRANT_REVOKED, 5000), ==, UFFD_SHIM_OK);
+    g_assert_cmpuint (uffd_shim_grants_lookup (g, "live")->state, ==, UFFD_SHIM_GRANT_ACTIVE);
+    g_assert_cmpuint (uffd_shim_grants_lookup (g, "doomed")->state, ==, UFFD_SHIM_GRANT_REVOKED);
+    g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, ==, UFFD_SHIM_TOMBSTONE_MAX + 1);
+
+    /* The state text keeps the active grant and only the newest ended ones. */
+    {
+        g_autoptr (UffdShimGrants) h = uffd_shim_grants_new (4);
+        g_autofree char *data = NULL;
+        gsize len = 0;
+        guint skipped = 99;
+
+        data = uffd_shim_grants_to_data (g, &len);
+        g_assert_true (uffd_shim_grants_from_data (h, data, len, &skipped, NULL));
+        g_assert_cmpuint (skipped, ==, 0);
+        g_assert_cmpuint (uffd_shim_grants_unsorted (h)->len, ==, UFFD_SHIM_TOMBSTONE_PERSIST + 1);
+        g_assert_cmpuint (uffd_shim_grants_lookup (h, "live")->state, ==, UFFD_SHIM_GRANT_ACTIVE);
+        g_assert_nonnull (uffd_shim_grants_lookup (h, "doomed"));
+        g_snprintf (name, sizeof name, "vm-%u", UFFD_SHIM_TOMBSTONE_MAX + 49);
+        g_assert_nonnull (uffd_shim_grants_lookup (h, name));
+        g_assert_null (uffd_shim_grants_lookup (h, "vm-50"));
+    }
+}
+
+/* A state file with more ended grants than the cap keeps the newest ones. */
+static void
+test_tombstone_cap_load (void)
+{
+    g_autoptr (GString) text = g_string_new ("[uffd-shim]\nversion=1\n");
+    g_autoptr (UffdShimGrants) g = uffd_shim_grants_new (4);
+    guint skipped = 99;
+
+    for (guint i = 0; i < UFFD_SHIM_TOMBSTONE_MAX + 10; i++)
+        g_string_append_printf (text, "[grant %u]\nname=t%u\nuuid=01020304-0506-0708-090a-0b0c0d0e0f10\n"
+                                "created=1\nexpires=2\nuses-left=0\nuses-max=1\npid=0\nstarttime=0\n"
+                                "state=revoked\nended=%u\n", i, i, 10 + i);
+    g_assert_true (uffd_shim_grants_from_data (g, text->str, text->len, &skipped, NULL));
+    g_assert_cmpuint (skipped, ==, 0);
+    g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, ==, UFFD_SHIM_TOMBSTONE_MAX);
+    g_assert_null (uffd_shim_grants_lookup (g, "t9"));
+    g_assert_nonnull (uffd_shim_grants_lookup (g, "t10"));
+}
+
+/* The state text is written directly; GKeyFile must read back every name
+ * the protocol allows, and the boot id. */
+static void
+test_state_text (void)
+{
+    static const char *names[] = { " leading space", "back\\slash\\", "trailing space ",
+                                   "# not a comment", "[brackets]=x", "\\s", "caf\xc3\xa9" };
+    g_autoptr (UffdShimGrants) g = uffd_shim_grants_new (16);
+    g_autoptr (UffdShimGrants) h = uffd_shim_grants_new (16);
+    g_autoptr (GKeyFile) kf = g_key_file_new ();
+    g_autofree char *data = NULL, *boot = NULL;
+    gsize len = 0;
+    guint skipped = 99;
+
+    uffd_shim_grants_set_boot_id (g, "0f6a3c2e-1111-4222-8333-944455556666");
+    for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+        g_assert_cmpint (uffd_shim_grants_add (g, names[i], U2, 100, 60, 3, FALSE), ==, UFFD_SHIM_OK);
+    uffd_shim_grants_end (g, names[1], UFFD_SHIM_GRANT_REVOKED, 101);
+    data = uffd_shim_grants_to_data (g, &len);
+    g_assert_cmpuint (strlen (data), ==, len);
+    g_assert_true (g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, NULL));
+    boot = g_key_file_get_string (kf, "uffd-shim", "boot-id", NULL);
+    g_assert_cmpstr (boot, ==, "0f6a3c2e-1111-4222-8333-944455556666");
+    g_assert_true (uffd_shim_grants_from_data (h, data, len, &skipped, NULL));
+    g_assert_cmpuint (skipped, ==, 0);
+    for (gsize i = 0; i < G_N_ELEMENTS (names); i++) {
+        UffdShimGrant *gr = uffd_shim_grants_lookup (h, names[i]);
+        g_assert_nonnull (gr);
+        g_assert_cmpstr (gr->name, ==, names[i]);
+        g_assert_cmpmem (gr->uuid, 16, U2, 16);
+        g_assert_cmpuint (gr->state, ==, i == 1 ? UFFD_SHIM_GRANT_REVOKED : UFFD_SHIM_GRANT_ACTIVE);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -138,5 +243,8 @@ main (int argc, char **argv)
     g_test_add_func ("/grants/roundtrip", test_roundtrip);
     g_test_add_func ("/grants/hostile-state", test_hostile_state);
     g_test_add_func ("/grants/uuid", test_uuid);
+    g_test_add_func ("/grants/tombstone-cap", test_tombstone_cap);
+    g_test_add_func ("/grants/tombstone-cap-load", test_tombstone_cap_load);
+    g_test_add_func ("/grants/state-text", test_state_text);
     return g_test_run ();
 }

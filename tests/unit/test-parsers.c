@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: /proc text, libvirt pid file and status XML parsers. */
+#include <fcntl.h>
 #include <glib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "libvirt-record.h"
 #include "peer.h"
@@ -78,6 +82,151 @@ test_status_xml (void)
     }
 }
 
+/* What the broker reads from a status XML, and what it refuses. */
+static void
+test_status_xml_details (void)
+{
+#define U "01020304-0506-0708-090a-0b0c0d0e0f10"
+    static const struct {
+        const char *xml;
+        const char *name; /* NULL: must be refused */
+    } cases[] = {
+        /* libvirt's own prologue: XML declaration and a comment */
+        { "<?xml version='1.0'?>\n<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE.\n-->\n"
+          "<domstatus pid='7'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus>\n", "a" },
+        /* entities, character references, CDATA, text of nested elements, padded uuid */
+        { "<domstatus pid='7'><domain><name>a&amp;b&#x41;<![CDATA[<c>]]><i>d</i></name>"
+          "<uuid> " U "\n</uuid></domain></domstatus>", "a&bA<c>d" },
+        /* the first <domain>, <name> and <uuid> count; prefixed and foreign-namespace ones do not */
+        { "<domstatus pid='7' xmlns:q='urn:q'><q:domain><name>no</name></q:domain>"
+          "<domain xmlns:q='urn:q'><q:name>no</q:name><metadata xmlns='urn:m'><name>no</name></metadata>"
+          "<name>yes</name><name>no</name><uuid>" U "</uuid></domain>"
+          "<domain><name>no</name></domain></domstatus>", "yes" },
+        /* <name> must be a child of <domain>, not deeper */
+        { "<domstatus pid='7'><domain><x><name>a</name></x><uuid>" U "</uuid></domain></domstatus>", NULL },
+        /* a default namespace puts <domain> in a namespace */
+        { "<domstatus pid='7' xmlns='urn:x'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<domstatus pid='7'><domain xmlns='urn:x'><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        /* ... as it does on the root, even if xmlns='' takes it away again inside */
+        { "<domstatus pid='7' xmlns='urn:x'><domain xmlns=''><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<domstatus pid='7'><domain><name xmlns=''>a</name><uuid>" U "</uuid></domain></domstatus>", "a" },
+        /* one root, one pid attribute, no DOCTYPE, well-formed, UTF-8 */
+        { "<domstatus pid='7'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus><domstatus pid='8'/>", NULL },
+        { "<domstatus pid='7' pid='8'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<!DOCTYPE domstatus><domstatus pid='7'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<domstatus pid='7'><domain><name>a</name><uuid>" U "</uuid></domain>", NULL },
+        { "<domstatus pid='7'><domain><name>a&e;</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<domstatus pid='7'><domain><name>\xff</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+        { "<x:domstatus xmlns:x='urn:x' pid='7'><domain><name>a</name><uuid>" U "</uuid></domain></x:domstatus>", NULL },
+        { "<domstatus pid='7'><domain><name>a</name><uuid>" U "x</uuid></domain></domstatus>", NULL },
+        { "<domstatus pid='7'><domain><name>a</name></domain></domstatus>", NULL },
+        { "<domstatus pid='0'><domain><name>a</name><uuid>" U "</uuid></domain></domstatus>", NULL },
+    };
+#undef U
+
+    for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+        UffdShimLibvirtRecord r = { 0 };
+        g_autoptr (GError) e = NULL;
+        gboolean ok = uffd_shim_parse_status_xml (cases[i].xml, strlen (cases[i].xml), &r, &e);
+
+        if (g_test_verbose ())
+            g_test_message ("case %zu: %s", i, ok ? r.name : e->message);
+        if (cases[i].name) {
+            g_assert_true (ok);
+            g_assert_cmpstr (r.name, ==, cases[i].name);
+            g_assert_cmpint (r.status_pid, ==, 7);
+            g_assert_cmpuint (r.uuid[15], ==, 16);
+        } else {
+            g_assert_false (ok);
+            g_assert_nonnull (e);
+        }
+    }
+}
+
+static void
+write_status (const char *dir, const char *xml, gboolean by_rename)
+{
+    g_autofree char *path = g_build_filename (dir, "vm.xml", NULL);
+    g_autofree char *tmp = g_build_filename (dir, "vm.xml.new", NULL);
+
+    if (by_rename) {
+        g_assert_true (g_file_set_contents (tmp, xml, -1, NULL));
+        g_assert_cmpint (chmod (tmp, 0600), ==, 0);
+        g_assert_cmpint (rename (tmp, path), ==, 0);
+    } else {
+        /* In place, same size: only the ctime (and mtime) tell. */
+        int fd = open (path, O_WRONLY);
+        g_assert_cmpint (fd, >=, 0);
+        g_assert_cmpint (pwrite (fd, xml, strlen (xml), 0), ==, (ssize_t) strlen (xml));
+        close (fd);
+    }
+}
+
+/* The status XML cache: used only for the same file version and pid. */
+static void
+test_status_cache (void)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *path = NULL;
+    UffdShimStatusCache *cache = NULL;
+    UffdShimLibvirtRecord r = { 0 };
+    const char *v100 = "<domstatus pid='100'><domain><name>vm</name>"
+                       "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>";
+    const char *v200 = "<domstatus pid='200'><domain><name>vm</name>"
+                       "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>";
+    const char *v300 = "<domstatus pid='300'><domain><name>vm</name>"
+                       "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>";
+
+    if (geteuid () != 0) {
+        g_test_skip ("the broker reads only root-owned files");
+        return;
+    }
+    dir = g_dir_make_tmp ("uffd-shim-status-XXXXXX", NULL);
+    path = g_build_filename (dir, "vm.xml", NULL);
+    write_status (dir, v100, TRUE);
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 100, &cache, &r, NULL));
+    g_assert_nonnull (cache);
+    g_assert_cmpint (r.status_pid, ==, 100);
+    g_assert_cmpuint (cache->hits, ==, 0);
+    memset (&r, 0, sizeof r);
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 100, &cache, &r, NULL));
+    g_assert_cmpuint (cache->hits, ==, 1);
+    g_assert_cmpint (r.status_pid, ==, 100);
+    g_assert_cmpstr (r.name, ==, "vm");
+    g_assert_cmpuint (r.uuid[15], ==, 16);
+    /* Another pid: parsed again (and the file still names 100). */
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 101, &cache, &r, NULL));
+    g_assert_cmpuint (cache->hits, ==, 1);
+    g_assert_cmpint (r.status_pid, ==, 100);
+    /* A new version by rename (libvirt's way): parsed again. */
+    write_status (dir, v200, TRUE);
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 100, &cache, &r, NULL));
+    g_assert_cmpuint (cache->hits, ==, 1);
+    g_assert_cmpint (r.status_pid, ==, 200);
+    /* Rewritten in place with the same size: parsed again (after a pause:
+     * without fine-grained timestamps, the kernel's file times advance once
+     * per clock tick). */
+    g_usleep (50000);
+    write_status (dir, v300, FALSE);
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 200, &cache, &r, NULL));
+    g_assert_cmpuint (cache->hits, ==, 1);
+    g_assert_cmpint (r.status_pid, ==, 300);
+    /* Owner and mode are checked on every read, hit or not. */
+    g_assert_cmpint (chmod (path, 0620), ==, 0);
+    g_assert_false (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    g_assert_null (cache);
+    g_assert_cmpint (chmod (path, 0600), ==, 0);
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    /* Gone, or broken: no record, cache dropped. */
+    write_status (dir, "<domstatus pid='300'>", TRUE);
+    g_assert_false (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    g_assert_null (cache);
+    g_assert_cmpint (unlink (path), ==, 0);
+    g_assert_false (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    g_assert_null (cache);
+    g_assert_cmpint (rmdir (dir), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -86,5 +235,7 @@ main (int argc, char **argv)
     g_test_add_func ("/parsers/proc-starttime", test_proc_starttime);
     g_test_add_func ("/parsers/pidfile", test_pidfile);
     g_test_add_func ("/parsers/status-xml", test_status_xml);
+    g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);
+    g_test_add_func ("/parsers/status-cache", test_status_cache);
     return g_test_run ();
 }
