@@ -260,6 +260,42 @@ def ram_stats(info):
             if k in ram}
 
 
+def event_time(qmp, name, pred=lambda data: True):
+    """Host time (s) of the first event NAME whose data satisfies pred, or None."""
+    for ev in qmp.events:
+        if ev.get("event") == name and pred(ev.get("data") or {}):
+            ts = ev.get("timestamp") or {}
+            return ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6
+    return None
+
+
+def timeline(src, dst):
+    """Timings from the QMP event timestamps of both QEMUs (one host clock).
+
+    switch: the source stops the guest (STOP), the start of the downtime;
+    dst_resume: the destination runs it again (RESUME), after it has loaded
+    the device state and set up its incoming userfaultfd;
+    completed: MIGRATION status 'completed' on each side, the end of the
+    postcopy phase (no page can be missing on the destination any more).
+    """
+    for g in (src, dst):
+        g.qmp.command("query-status")  # collect events still in the socket
+    setup = event_time(src.qmp, "MIGRATION", lambda d: d.get("status") == "setup")
+    switch = event_time(src.qmp, "STOP")
+    resume = event_time(dst.qmp, "RESUME")
+    src_done = event_time(src.qmp, "MIGRATION", lambda d: d.get("status") == "completed")
+    dst_done = event_time(dst.qmp, "MIGRATION", lambda d: d.get("status") == "completed")
+
+    def ms(a, b):
+        return round((b - a) * 1000, 1) if a is not None and b is not None else None
+
+    return {"precopy_ms": ms(setup, switch),
+            "dst_downtime_ms": ms(switch, resume),
+            "postcopy_src_ms": ms(switch, src_done),
+            "postcopy_dst_ms": ms(switch, dst_done),
+            "total_dst_ms": ms(setup, dst_done)}
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--disk", required=True, help="test guest disk image (build-guest.sh)")
@@ -301,6 +337,11 @@ def parse_args(argv):
                     help="fresh progress markers required on the destination (default 3)")
     ap.add_argument("--timeout", type=float, default=300,
                     help="seconds allowed for the migration itself (default 300)")
+    ap.add_argument("--events", action="store_true",
+                    help="also turn on the 'events' capability on both sides and derive "
+                         "a timeline from the QMP event timestamps (result key 'timeline': "
+                         "switch = source STOP, destination RESUME and completion, "
+                         "downtime as the guest saw it)")
     ap.add_argument("--keep-dump", action="store_true", help="keep the RAM dump on success")
     ap.add_argument("--json", metavar="OUT", help="write timings and statistics as JSON")
     return ap.parse_args(argv)
@@ -445,6 +486,10 @@ def migrate(args, result, src, dst, dst_dir, common):
         log("dst: postcopy-blocktime not available: %s" % val)
     src.qmp.command("migrate-set-capabilities", {"capabilities": [
         {"capability": "postcopy-ram", "state": True}]})
+    if args.events:
+        for g in guests:
+            g.qmp.command("migrate-set-capabilities", {"capabilities": [
+                {"capability": "events", "state": True}]})
     params = {"max-bandwidth": args.bandwidth, "downtime-limit": 1,
               "max-postcopy-bandwidth": args.postcopy_bandwidth}
     src.qmp.command("migrate-set-parameters", params)
@@ -515,6 +560,8 @@ def migrate(args, result, src, dst, dst_dir, common):
         result["vcpu_blocktime_ms"] = dinfo.get("postcopy-vcpu-blocktime")
     log("migration completed: postcopy phase %.2f s, downtime %s ms"
         % (result["postcopy_s"], result["downtime_ms"]))
+    if args.events:
+        result["timeline"] = timeline(src, dst)
 
     # the guest must go on running on the destination
     base = progress_count(dst.read_serial())

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# build.sh - bash library for the benchmarks: the build tree they use, its artifacts, knob checks.
+# shellcheck shell=bash
+#
+# bench_build        configures and builds the project into $UFFD_BENCH_BUILD
+#                    (default: build-bench in the source tree) if needed, with
+#                    an install prefix inside it, and exports UFFD_BENCH_BUILD
+#                    and the artifact variables the test helpers use
+#                    (UFFD_SHIMD, UFFD_SHIMCTL, UFFD_SHIM_HOOK,
+#                    UFFD_SHIM_PRELOAD, UFFD_SHIM_LIB, UFFD_PROBE).
+# bench_log MSG...   a progress line on stderr (stdout is for the report).
+# bench_knob_zero    fails (message on stderr) unless the knob reads 0.
+# knob_now, with_knob_zero   see below (need bench/lib/knob.sh).
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_REPO=$(cd "$BENCH_DIR/.." && pwd)
+
+bench_log() { printf '%s: [%s] %s\n' "${BENCH_PART:-bench}" "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# With bench/lib/knob.sh sourced it reads the knob under a shared lock (a
+# knob window of another run is waited for, not mistaken for the knob's
+# setting), so never call it inside with_knob_one.
+bench_knob_zero() {
+    local v
+    if [ -n "${UFFD_KNOB_LOCK:-}" ]; then v=$(knob_now); else
+        v=$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null); fi
+    [ -n "$v" ] || {
+        bench_log "cannot read vm.unprivileged_userfaultfd"
+        return 1
+    }
+    [ "$v" = 0 ] && return 0
+    bench_log "vm.unprivileged_userfaultfd is $v: the benchmarks compare against the knob" \
+        "at 1 and need it at 0 to start (set it to 0 first)"
+    return 1
+}
+
+bench_build() {
+    local b=${UFFD_BENCH_BUILD:-$BENCH_REPO/build-bench}
+    case $b in /*) ;; *) b=$PWD/$b ;; esac
+    if [ ! -f "$b/build.ninja" ]; then
+        bench_log "configuring $b"
+        meson setup "$b" "$BENCH_REPO" --buildtype=debugoptimized --prefix="$b/prefix" \
+            --libdir=lib >"$b.setup.log" 2>&1 || { cat "$b.setup.log" >&2; return 1; }
+        rm -f "$b.setup.log"
+    fi
+    ninja -C "$b" >"$b/bench-ninja.log" 2>&1 || { tail -n 30 "$b/bench-ninja.log" >&2; return 1; }
+    export UFFD_BENCH_BUILD=$b
+    export UFFD_SHIMD=$b/shim/uffd-shimd UFFD_SHIMCTL=$b/uffd-shimctl
+    export UFFD_SHIM_HOOK=$b/hooks/uffd-shim-hook UFFD_SHIM_PRELOAD=$b/shim/libuffd-shim-preload.so
+    export UFFD_SHIM_LIB=$b/shim/libuffd-shim.so UFFD_PROBE=$b/tests/uffd-probe
+    local f
+    for f in "$UFFD_SHIMD" "$UFFD_SHIMCTL" "$UFFD_SHIM_HOOK" "$UFFD_SHIM_PRELOAD" "$UFFD_PROBE"; do
+        [ -e "$f" ] || { bench_log "build artifact missing: $f"; return 1; }
+    done
+}
+
+# bench_install: `ninja install` of the build into its own prefix
+# ($UFFD_BENCH_BUILD/prefix, set up by bench_build); sets SHIM_PREFIX for
+# tests/e2e/lib/shim.sh. A QEMU run as libvirt-qemu must reach the preload
+# library there, so every directory above it must be searchable by others.
+bench_install() {
+    ninja -C "$UFFD_BENCH_BUILD" install >"$UFFD_BENCH_BUILD/bench-install.log" 2>&1 ||
+        { tail -n 30 "$UFFD_BENCH_BUILD/bench-install.log" >&2; return 1; }
+    SHIM_PREFIX=$UFFD_BENCH_BUILD/prefix
+    local d=$SHIM_PREFIX/lib/uffd-shim
+    while [ "$d" != / ]; do
+        [ "$(( $(stat -c %a "$d" | sed 's/^/0/') & 1 ))" = 1 ] || {
+            bench_log "$d is not searchable by others: libvirt's QEMU cannot load the" \
+                "preload library under it (set UFFD_BENCH_BUILD to a build directory" \
+                "below world-searchable directories)"
+            return 1
+        }
+        d=$(dirname "$d")
+    done
+}
+
+# knob_now: the knob's value once no knob window (bench/lib/knob.sh, held
+# exclusively, maybe by another run) is open: read under a shared lock.
+knob_now() {
+    mkdir -p "$(dirname "$UFFD_KNOB_LOCK")" || return 1
+    ( exec 9>"$UFFD_KNOB_LOCK" && flock -s 9 && cat /proc/sys/vm/unprivileged_userfaultfd )
+}
+
+# with_knob_zero COMMAND...: the counterpart of with_knob_one for the
+# "shim" arms: runs COMMAND (in a subshell) with the knob at 0, holding the
+# knob lock EXCLUSIVELY without writing the knob; fails without running it
+# unless the knob reads 0. Exclusive, not shared: no knob window can open
+# meanwhile (with the knob at 1 QEMU's own userfaultfd() would succeed and
+# the broker never be asked), and whatever else takes the lock (the test
+# suites take it shared) is kept out of both arms alike. With a shared lock
+# here, tests running on the machine would load only the shim runs.
+with_knob_zero() {
+    mkdir -p "$(dirname "$UFFD_KNOB_LOCK")" || return 1
+    (
+        exec 9>"$UFFD_KNOB_LOCK" && flock -x 9 || exit 1
+        v=$(cat "$UFFD_KNOB") || exit 1
+        [ "$v" = 0 ] || { bench_log "the knob reads $v, not 0"; exit 1; }
+        "$@"
+    )
+}
