@@ -55,16 +55,31 @@ bench_build() {
 }
 
 # bench_install: `ninja install` of the build into its own prefix
-# ($UFFD_BENCH_BUILD/prefix, set up by bench_build); sets SHIM_PREFIX for
+# ($UFFD_BENCH_BUILD/prefix; a build configured with another prefix is
+# reconfigured first); sets SHIM_PREFIX for
 # tests/e2e/lib/shim.sh. A QEMU run as libvirt-qemu must reach the preload
 # library there, so every directory above it must be searchable by others.
+bench_prefix() {
+    meson introspect --buildoptions "$1" |
+        python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))'
+}
 bench_install() {
+    # Only ever into the build's own prefix, never the machine's.
+    if [ "$(bench_prefix "$UFFD_BENCH_BUILD")" != "$UFFD_BENCH_BUILD/prefix" ]; then
+        bench_log "reconfiguring $UFFD_BENCH_BUILD with its own install prefix ($UFFD_BENCH_BUILD/prefix)"
+        meson configure "$UFFD_BENCH_BUILD" --prefix="$UFFD_BENCH_BUILD/prefix" --libdir=lib >/dev/null &&
+            ninja -C "$UFFD_BENCH_BUILD" >"$UFFD_BENCH_BUILD/bench-ninja.log" 2>&1 || return 1
+    fi
     ninja -C "$UFFD_BENCH_BUILD" install >"$UFFD_BENCH_BUILD/bench-install.log" 2>&1 ||
         { tail -n 30 "$UFFD_BENCH_BUILD/bench-install.log" >&2; return 1; }
     SHIM_PREFIX=$UFFD_BENCH_BUILD/prefix
-    local d=$SHIM_PREFIX/lib/uffd-shim
+    local pre d mode
+    pre=$(find "$SHIM_PREFIX" -path '*/uffd-shim/libuffd-shim-preload.so' 2>/dev/null | head -n 1)
+    [ -n "$pre" ] || { bench_log "no preload library installed under $SHIM_PREFIX"; return 1; }
+    d=$(dirname "$pre")
     while [ "$d" != / ]; do
-        [ "$(( $(stat -c %a "$d" | sed 's/^/0/') & 1 ))" = 1 ] || {
+        mode=$(stat -c %a "$d") || return 1
+        [ $(( 8#$mode & 1 )) = 1 ] || {
             bench_log "$d is not searchable by others: libvirt's QEMU cannot load the" \
                 "preload library under it (set UFFD_BENCH_BUILD to a build directory" \
                 "below world-searchable directories)"

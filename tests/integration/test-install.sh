@@ -14,6 +14,15 @@ prefix=$(meson introspect "$MESON_BUILD_ROOT" --buildoptions | python3 -c 'impor
 R=$D$prefix
 find_one() { find "$R" -path "$1" | head -n 1; }
 
+# Only a package (prefix /usr) puts the units where systemd looks; any other
+# prefix keeps every file under it (a private install never writes /lib).
+if [ "$prefix" != /usr ]; then
+    check "an install into $prefix writes nothing outside it" \
+        test -z "$(cd "$D" && find . ! -type d | sed 's|^\.||' | grep -v "^$prefix/")"
+    check "the systemd units and tmpfiles entry go under the prefix" \
+        test -f "$R/lib/systemd/system/uffd-shimd.service" -a -f "$R/lib/tmpfiles.d/uffd-shim.conf"
+fi
+
 for f in sbin/uffd-shimd sbin/uffd-shimctl libexec/uffd-shim-hook include/uffd-shim/uffd-shim.h include/uffd-shim/uffd-shim-proto.h; do
     check "installs $f" test -e "$R/$f"
 done
