@@ -35,13 +35,12 @@ bench_domain_uuid (unsigned i, uint8_t uuid[16], char text[37])
               uuid[9], uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]);
 }
 
-int
-bench_write_full (int fd, const void *buf, size_t len)
+/* All of @len bytes, through EINTR and short transfers; -1 on error or EOF. */
+static int
+full_io (int fd, char *p, size_t len, int writing)
 {
-    const char *p = buf;
-
     while (len > 0) {
-        ssize_t n = write (fd, p, len);
+        ssize_t n = writing ? write (fd, p, len) : read (fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -53,20 +52,15 @@ bench_write_full (int fd, const void *buf, size_t len)
 }
 
 int
+bench_write_full (int fd, const void *buf, size_t len)
+{
+    return full_io (fd, (char *) buf, len, 1);
+}
+
+int
 bench_read_full (int fd, void *buf, size_t len)
 {
-    char *p = buf;
-
-    while (len > 0) {
-        ssize_t n = read (fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t) n;
-    }
-    return 0;
+    return full_io (fd, buf, len, 0);
 }
 
 /* In the child: the libvirt side of a QEMU start. Exits on failure. */

@@ -42,21 +42,7 @@ rm -f "$OUT"/acquire/*.jsonl
 
 bench_log "building"
 bench_build || exit 1
-ninja -C "$UFFD_BENCH_BUILD" bench/bench-acquire >"$UFFD_BENCH_BUILD/bench-ninja.log" 2>&1 ||
-    { tail -n 30 "$UFFD_BENCH_BUILD/bench-ninja.log" >&2; exit 1; }
-BIN=$UFFD_BENCH_BUILD/bench/bench-acquire
-setpriv --reuid="$QEMU_UID" --regid="$QEMU_UID" --clear-groups test -x "$BIN" ||
-    { bench_log "uid $QEMU_UID cannot run $BIN (the build tree must be readable)"; exit 1; }
-
-# BENCH_BROKER: another uffd-shimd build to measure (before/after comparisons).
-[ -z "${BENCH_BROKER:-}" ] || UFFD_SHIMD=$BENCH_BROKER
-make_workdir
-BROKER_QEMU_UID=$QEMU_UID BROKER_EMULATORS=$BIN BROKER_TIMEOUT_MS=5000 \
-    write_broker_config "$WORK/broker.conf"
-state=$(mktemp -d /dev/shm/uffd-bench-acquire.XXXXXX)
-on_exit "rm -rf '$state'"
-sed -i "s|^state-dir=.*|state-dir=$state|" "$WORK/broker.conf"
-start_broker "$WORK/broker.conf" || exit 1
+bench_program_broker bench-acquire acquire || exit 1
 bench_log "broker pid $BROKER_PID (log $BROKER_LOG)"
 
 # run MODE: one mode at every level, JSON lines into OUT/acquire/MODE.jsonl.

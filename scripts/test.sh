@@ -27,16 +27,20 @@ ninja -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
 # UFFD_SHIM_BUILD_QEMU=0. A failed build fails the run (the tests then
 # fail for lack of it under UFFD_SHIM_REQUIRE_ALL=1).
 native_failed=0
-if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_NATIVE_QEMU:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
-  qemu_out=${UFFD_SHIM_QEMU_OUT:-/var/tmp/uffd-shim-qemu-7.2}
-  echo "building the patched QEMU 7.2 into $qemu_out (log: $top/qemu-build.log)"
-  if bash qemu-patches/build.sh 7.2 "$qemu_out" >"$top/qemu-build.log" 2>&1; then
-    export UFFD_SHIM_NATIVE_QEMU=$qemu_out/bin/qemu-system-x86_64
-    tail -n 3 "$top/qemu-build.log"
+# build_native SERIES OUTDIR VAR LOG: build (or take from the cache) the
+# patched QEMU of SERIES into OUTDIR and export VAR naming its binary.
+build_native() {
+  echo "building the patched QEMU $1 into $2 (log: $top/$4)"
+  if bash qemu-patches/build.sh "$1" "$2" >"$top/$4" 2>&1; then
+    export "$3=$2/bin/qemu-system-x86_64"
+    tail -n 3 "$top/$4"
   else
-    tail -n 40 "$top/qemu-build.log"
-    native_failed=1
+    tail -n 40 "$top/$4"
+    native_failed=$((native_failed + 1))
   fi
+}
+if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_NATIVE_QEMU:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
+  build_native 7.2 "${UFFD_SHIM_QEMU_OUT:-/var/tmp/uffd-shim-qemu-7.2}" UFFD_SHIM_NATIVE_QEMU qemu-build.log
 fi
 # The newer stack for the 'newer' suite (tests/newer): a Debian 12 root with
 # libvirt 11.x and QEMU 10.x from bookworm-backports (tests/newer/setup-root.sh,
@@ -58,15 +62,7 @@ if [ "$(id -u)" = 0 ] && [ "${UFFD_SHIM_NEWER:-1}" = 1 ]; then
     fi
   fi
   if [ -z "${UFFD_SHIM_NATIVE_QEMU10:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
-    qemu10_out=${UFFD_SHIM_QEMU10_OUT:-/var/tmp/uffd-shim-qemu-10.x}
-    echo "building the patched QEMU 10.x into $qemu10_out (log: $top/qemu10-build.log)"
-    if bash qemu-patches/build.sh 10.x "$qemu10_out" >"$top/qemu10-build.log" 2>&1; then
-      export UFFD_SHIM_NATIVE_QEMU10=$qemu10_out/bin/qemu-system-x86_64
-      tail -n 3 "$top/qemu10-build.log"
-    else
-      tail -n 40 "$top/qemu10-build.log"
-      native_failed=$((native_failed + 1))
-    fi
+    build_native 10.x "${UFFD_SHIM_QEMU10_OUT:-/var/tmp/uffd-shim-qemu-10.x}" UFFD_SHIM_NATIVE_QEMU10 qemu10-build.log
   fi
 fi
 meson test -C "$build" --print-errorlogs --num-processes 1 "$@"

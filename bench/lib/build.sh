@@ -10,6 +10,7 @@
 #                    UFFD_SHIM_PRELOAD, UFFD_SHIM_LIB, UFFD_PROBE).
 # bench_log MSG...   a progress line on stderr (stdout is for the report).
 # bench_knob_zero    fails (message on stderr) unless the knob reads 0.
+# bench_program_broker      a bench program and a private broker for it (below)
 # knob_now, with_knob_zero   see below (need bench/lib/knob.sh).
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,6 +88,30 @@ bench_install() {
         }
         d=$(dirname "$d")
     done
+}
+
+# bench_program_broker PROGRAM TAG: builds bench/PROGRAM (sets BIN), checks
+# that the QEMU uid ($QEMU_UID) can run it, and starts a private uffd-shimd
+# (tests/lib/common.sh's start_broker: sets WORK, BROKER_PID, BROKER_LOG)
+# whose only emulator is BIN, with its state directory on tmpfs
+# (/dev/shm/uffd-bench-TAG.*) as /run/uffd-shim is on a host.
+# BENCH_BROKER=PATH runs another uffd-shimd build (before/after comparisons).
+# Call it in the main shell: it sets variables and registers cleanups.
+bench_program_broker() {
+    local state
+    ninja -C "$UFFD_BENCH_BUILD" "bench/$1" >"$UFFD_BENCH_BUILD/bench-ninja.log" 2>&1 ||
+        { tail -n 30 "$UFFD_BENCH_BUILD/bench-ninja.log" >&2; return 1; }
+    BIN=$UFFD_BENCH_BUILD/bench/$1
+    setpriv --reuid="$QEMU_UID" --regid="$QEMU_UID" --clear-groups test -x "$BIN" ||
+        { bench_log "uid $QEMU_UID cannot run $BIN (the build tree must be readable)"; return 1; }
+    [ -z "${BENCH_BROKER:-}" ] || UFFD_SHIMD=$BENCH_BROKER
+    make_workdir
+    BROKER_QEMU_UID=$QEMU_UID BROKER_EMULATORS=$BIN BROKER_TIMEOUT_MS=5000 \
+        write_broker_config "$WORK/broker.conf"
+    state=$(mktemp -d "/dev/shm/uffd-bench-$2.XXXXXX") || return 1
+    on_exit "rm -rf '$state'"
+    sed -i "s|^state-dir=.*|state-dir=$state|" "$WORK/broker.conf"
+    start_broker "$WORK/broker.conf"
 }
 
 # knob_now: the knob's value once no knob window (bench/lib/knob.sh, held

@@ -14,28 +14,6 @@ host_up src && host_up dst || fail_rest "host_up failed"
 e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"
 IMG=$E2E_BASE/images/guest.img
 
-# guest_ok HOST DOMAIN: the guest runs on HOST, makes progress, saw no DMA error.
-guest_ok() {
-    local log
-    log=$(host_serial_log "$1" "$2")
-    guest_running "$1" "$2" || { diag "$2 does not run or make progress on $1"; return 1; }
-    if grep -qE "^DMA-(ERR|BAD)" "$log"; then diag "$(grep -E '^DMA-' "$log" | head -3)"; return 1; fi
-    # The guest's cumulative error counter (e=...) travels with its RAM.
-    tail -n 1 <(grep "^P " "$log") | grep -q "e=00000000$"
-}
-# memory_ok HOST DOMAIN: pause the guest, dump its RAM, check every page.
-memory_ok() {
-    local dump=$DUMPS/$2.mem
-    host_virsh "$1" suspend "$2" >/dev/null &&
-        host_virsh "$1" qemu-monitor-command "$2" --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null &&
-        python3 "$TESTS_DIR/guest/memcheck.py" "$dump" >"$E2E_BASE/memcheck-$2.log" 2>&1
-    local rc=$?
-    diag "memcheck $2: $(tail -n 1 "$E2E_BASE/memcheck-$2.log" 2>/dev/null)"
-    rm -f "$dump"
-    host_virsh "$1" resume "$2" >/dev/null 2>&1
-    return $rc
-}
-gone_from() { [ -z "$(host_domstate "$1" "$2")" ]; }
 audit_dst() { shim_audit dst; }
 no_grants() { shim_no_grants dst; }
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32)

@@ -46,27 +46,6 @@ check "the root's QEMU is 10.x" bash -c 'qemu-system-x86_64 --version | grep -qE
 diag "$(libvirtd --version) / $(qemu-system-x86_64 --version | head -n 1)"
 check "knob reads 0 at the start" test "$(knob)" = 0
 
-# guest_ok HOST DOMAIN: runs on HOST, makes progress, saw no DMA error.
-guest_ok() {
-    local log
-    log=$(host_serial_log "$1" "$2")
-    guest_running "$1" "$2" || { diag "$2 does not run or make progress on $1"; return 1; }
-    if grep -qE "^DMA-(ERR|BAD)" "$log"; then diag "$(grep -E '^DMA-' "$log" | head -3)"; return 1; fi
-    tail -n 1 <(grep "^P " "$log") | grep -q "e=00000000$"
-}
-# memory_ok HOST DOMAIN: pause the guest, dump its RAM, check every page.
-memory_ok() {
-    local dump=$DUMPS/$2.mem rc
-    host_virsh "$1" suspend "$2" >/dev/null &&
-        host_virsh "$1" qemu-monitor-command "$2" --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null &&
-        python3 "$TESTS_DIR/guest/memcheck.py" "$dump" >"$E2E_BASE/memcheck-$2.log" 2>&1
-    rc=$?
-    diag "memcheck $2: $(tail -n 1 "$E2E_BASE/memcheck-$2.log" 2>/dev/null)"
-    rm -f "$dump"
-    host_virsh "$1" resume "$2" >/dev/null 2>&1
-    return $rc
-}
-gone_from() { [ -z "$(host_domstate "$1" "$2")" ]; }
 # sandbox_probe QEMUPID MODE: the probe as that QEMU's user, in its mount
 # namespace (its private /dev); libvirt puts the test hosts' domains in no
 # cgroup (hosts.sh: cgroup_controllers = [ ]).

@@ -16,6 +16,9 @@
 #   guest_start DOMAIN IMG    a fresh guest on "src", printing progress
 #   guest_progress HOST DOM   progress lines in that host's serial log
 #   guest_running HOST DOM    running on HOST and making progress
+#   guest_ok HOST DOM         running, making progress, and no DMA error seen
+#   memory_ok HOST DOM        pause it, dump its RAM to $DUMPS, memcheck every page
+#   gone_from HOST DOM        HOST has no such domain
 #   migrate_bg SRC DST DOM ARGS...   `migrate` in the background; migrate_bg_wait
 #                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY
 
@@ -151,6 +154,31 @@ guest_running() {
     done
     return 1
 }
+
+# guest_ok HOST DOMAIN: the guest runs on HOST, makes progress, saw no DMA error.
+guest_ok() {
+    local log
+    log=$(host_serial_log "$1" "$2")
+    guest_running "$1" "$2" || { diag "$2 does not run or make progress on $1"; return 1; }
+    if grep -qE "^DMA-(ERR|BAD)" "$log"; then diag "$(grep -E '^DMA-' "$log" | head -3)"; return 1; fi
+    # The guest's cumulative error counter (e=...) travels with its RAM.
+    tail -n 1 <(grep "^P " "$log") | grep -q "e=00000000$"
+}
+
+# memory_ok HOST DOMAIN: pause the guest, dump its RAM, check every page.
+memory_ok() {
+    local dump=$DUMPS/$2.mem rc
+    host_virsh "$1" suspend "$2" >/dev/null &&
+        host_virsh "$1" qemu-monitor-command "$2" --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null &&
+        python3 "$TESTS_DIR/guest/memcheck.py" "$dump" >"$E2E_BASE/memcheck-$2.log" 2>&1
+    rc=$?
+    diag "memcheck $2: $(tail -n 1 "$E2E_BASE/memcheck-$2.log" 2>/dev/null)"
+    rm -f "$dump"
+    host_virsh "$1" resume "$2" >/dev/null 2>&1
+    return $rc
+}
+
+gone_from() { [ -z "$(host_domstate "$1" "$2")" ]; }
 
 migrate_bg() {
     _migrate_bg_result=$E2E_BASE/migrate-bg.$3.result
