@@ -245,7 +245,7 @@ uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
                          void (*ended) (const UffdShimGrant *, gpointer), gpointer data)
 {
     gboolean changed = FALSE;
-    guint tombstones = 0;
+    guint before;
 
     for (guint i = g->list->len; i-- > 0;) {
         UffdShimGrant *gr = g_ptr_array_index (g->list, i);
@@ -258,12 +258,15 @@ uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
                 ended (gr, data);
             changed = TRUE;
         }
-        if (now - gr->ended > UFFD_SHIM_TOMBSTONE_SECONDS || ++tombstones > UFFD_SHIM_TOMBSTONE_MAX) {
+        if (now - gr->ended > UFFD_SHIM_TOMBSTONE_SECONDS) {
             g_ptr_array_remove_index (g->list, i);
             changed = TRUE;
         }
     }
-    return changed;
+    /* The cap drops the oldest ended first, as at every other end. */
+    before = g->list->len;
+    trim_tombstones (g, NULL);
+    return changed || g->list->len != before;
 }
 
 void

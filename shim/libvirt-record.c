@@ -205,10 +205,13 @@ same_version (const UffdShimStatusCache *c, const struct stat *st)
 /*
  * libvirt replaces NAME.xml (a new file, renamed over the old one) whenever
  * the domain's state changes, so a new version has a new inode; an in-place
- * write would change the ctime, which nobody can set. And the cached record
- * is only used for a request from the pid it names: one from any other
- * process (a new QEMU of the domain, a stranger) re-reads the file. The
- * file is opened and its owner and mode checked on every request.
+ * write changes the ctime, which nobody can set (two in-place rewrites of
+ * the same size within one clock tick would not show; only root can write
+ * the file and libvirt never does so). And the cached record is only used
+ * for a request from the pid it names: one from any other process (a new
+ * QEMU of the domain, a stranger) re-reads the file, and the fields kept
+ * (pid, name, UUID) cannot change while that pid lives. The file is opened
+ * and its owner and mode checked on every request.
  */
 gboolean
 uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,

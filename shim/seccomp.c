@@ -5,7 +5,7 @@
  * -------------------
  * After setup (sockets bound, state loaded, capabilities dropped, signal
  * handlers installed) the broker only runs its event loop (server.c). The
- * filter allows exactly the system calls that loop, GLib and glibc
+ * filter allows exactly the system calls that loop, GLib, libxml2 and glibc
  * make on its behalf, and kills the whole process (SECCOMP_RET_KILL_PROCESS)
  * on any other one, or on any call made through another ABI (i386, x32).
  *

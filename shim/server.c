@@ -112,11 +112,16 @@ save_state (UffdShimServer *s, GError **error)
 {
     gsize len = 0, off = 0;
     g_autofree char *data = uffd_shim_grants_to_data (s->grants, &len);
-    int fd = open (s->state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int err = 0;
+    int fd, err = 0;
+
+    /* A fresh file, so a leftover one's owner or mode never carries over. */
+    if (unlink (s->state_tmp) < 0 && errno != ENOENT)
+        err = errno;
+    fd = err ? -1 : open (s->state_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
     if (fd < 0) {
-        err = errno;
+        if (!err)
+            err = errno;
     } else {
         while (off < len) {
             ssize_t n = write (fd, data + off, len - off);
@@ -202,15 +207,20 @@ load_state (UffdShimServer *s, GError **error)
     }
     if (!g_file_get_contents (s->state_path, &data, &len, &e))
         goto unreadable;
-    if (s->boot_id[0]) {
+    {
+        /* No QEMU outlives a reboot; nor does any grant. The file is not
+         * synced, so only a file known to be of this boot is used: with
+         * either boot id unknown, fail closed (no grants). */
         g_autoptr (GKeyFile) kf = g_key_file_new ();
         g_autofree char *boot = NULL;
 
-        if (g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, NULL) &&
-            (boot = g_key_file_get_string (kf, "uffd-shim", "boot-id", NULL)) &&
-            !g_str_equal (boot, s->boot_id)) {
-            /* No QEMU outlives a reboot; nor does any grant. */
-            g_message ("ignoring grant state %s from an earlier boot", s->state_path);
+        if (g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, NULL))
+            boot = g_key_file_get_string (kf, "uffd-shim", "boot-id", NULL);
+        if (!s->boot_id[0] || !boot || !g_str_equal (boot, s->boot_id)) {
+            g_message ("ignoring grant state %s: %s", s->state_path,
+                       !s->boot_id[0] ? "this boot's id is unknown"
+                       : !boot        ? "it does not say which boot wrote it"
+                                      : "it is from an earlier boot");
             return TRUE;
         }
     }
@@ -709,6 +719,9 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
     s->state_path = g_build_filename (cfg->state_dir, STATE_FILE, NULL);
     s->state_tmp = g_strconcat (s->state_path, ".new", NULL);
     read_boot_id (s->boot_id);
+    if (!s->boot_id[0])
+        g_warning ("cannot read /proc/sys/kernel/random/boot_id: grants will not survive a "
+                   "restart of the broker");
     uffd_shim_grants_set_boot_id (s->grants, s->boot_id);
     s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, client_free, NULL);
     s->started = now_s ();

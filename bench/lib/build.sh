@@ -126,9 +126,9 @@ knob_now() {
 # knob lock EXCLUSIVELY without writing the knob; fails without running it
 # unless the knob reads 0. Exclusive, not shared: no knob window can open
 # meanwhile (with the knob at 1 QEMU's own userfaultfd() would succeed and
-# the broker never be asked), and whatever else takes the lock (the test
-# suites take it shared) is kept out of both arms alike. With a shared lock
-# here, tests running on the machine would load only the shim runs.
+# the broker never be asked), and whatever else takes the lock is kept out
+# of both arms alike. With a shared lock here, other lock holders would load
+# only the shim runs.
 with_knob_zero() {
     mkdir -p "$(dirname "$UFFD_KNOB_LOCK")" || return 1
     (

@@ -44,11 +44,7 @@ check "the guest makes progress on the destination" guest_running dst n1
 serial=$(host_serial_log dst n1)
 check "kernel-mode faults served: the guest's DMA error counter is 0" \
     bash -c '! grep -qE "^DMA-(ERR|BAD)" "$1" && tail -n 1 <(grep "^P " "$1") | grep -q "e=00000000$"' _ "$serial"
-dump=$DUMPS/n1.mem
-host_virsh dst suspend n1 >/dev/null
-host_virsh dst qemu-monitor-command n1 --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null
-check "guest memory is intact" python3 "$TESTS_DIR/guest/memcheck.py" "$dump"
-rm -f "$dump"
+check "guest memory is intact" memory_ok dst n1
 check "no grant remains" shim_no_grants dst
 check "the knob reads 0 at the end" test "$(knob)" = 0
 tap_end

@@ -119,6 +119,19 @@ check "an active grant survives a broker restart" grep -q '"domain" : "dom5"' <<
 check "a grant whose QEMU exited is ended" audit_has "grant-end domain=dom1 uuid=$UUID1 why=exited"
 out=$(launched dom5 $UUID2 $QEMU_UID -- "$WORK/probe" library)
 check "and is served after the restart" grep -q "kernel-fault: resolved" <<<"$out"
+# The state file is not synced: one that is not of this boot is not used.
+stop_pid "$BROKER_PID"
+sed -i 's/^boot-id=.*/boot-id=00000000-0000-4000-8000-000000000000/' "$WORK/run/grants.state"
+start_broker "$WORK/broker.conf" || not_ok "broker restarts"
+check "a state file of another boot is ignored: the grant is gone" \
+    bash -c '! grep -q "\"domain\" : \"dom5\"" <<<"$1"' _ "$(ctl --json grants)"
+check "and the broker says why" grep -q "ignoring grant state .*: it is from an earlier boot" "$BROKER_LOG"
+ctl grant dom5 $UUID2 >/dev/null
+stop_pid "$BROKER_PID"
+sed -i '/^boot-id=/d' "$WORK/run/grants.state"
+start_broker "$WORK/broker.conf" || not_ok "broker restarts"
+check "a state file that does not say its boot is ignored too" \
+    bash -c '! grep -q "\"domain\" : \"dom5\"" <<<"$1"' _ "$(ctl --json grants)"
 check "revoked/expired/exhausted grants are not listed as active" \
     bash -c '! grep -qE "\"domain\" : \"dom[234]\"" <<<"$1"' _ "$(ctl --json grants)"
 check "a non-root admin client is refused" \

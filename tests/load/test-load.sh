@@ -19,7 +19,7 @@ py=$(readlink -f /usr/bin/python3 2>/dev/null || readlink -f "$(command -v pytho
     skip_all "needs a python3 that uid 64055 can run"
 
 BROKER_EMULATORS=$py BROKER_TIMEOUT_MS=5000 write_broker_config "$WORK/broker.conf"
-# The state file (saved, with fsync, at every hand-out) on tmpfs, as
+# The state file (saved after each batch of hand-outs, not synced) on tmpfs, as
 # /run/uffd-shim is on a real host.
 state=$(mktemp -d /dev/shm/uffd-shim-load.XXXXXX)
 on_exit "rm -rf '$state'"

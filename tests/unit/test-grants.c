@@ -181,6 +181,37 @@ test_tombstone_cap (void)
     }
 }
 
+/* Grants ended by expiry are capped like any other end: the oldest ended go,
+ * whatever the order of the table (grants_all sorts it, active first). */
+static void
+test_tombstone_cap_expire (void)
+{
+    g_autoptr (UffdShimGrants) g = uffd_shim_grants_new (8);
+    char name[32];
+
+    for (guint i = 0; i < UFFD_SHIM_TOMBSTONE_MAX; i++) {
+        g_snprintf (name, sizeof name, "old-%u", i);
+        g_assert_cmpint (uffd_shim_grants_add (g, name, U1, 100, 60, 1, FALSE), ==, UFFD_SHIM_OK);
+        g_assert_cmpint (uffd_shim_grants_end (g, name, UFFD_SHIM_GRANT_REVOKED, 100 + i), ==,
+                         UFFD_SHIM_OK);
+    }
+    for (guint i = 0; i < 5; i++) {
+        g_snprintf (name, sizeof name, "new-%u", i);
+        g_assert_cmpint (uffd_shim_grants_add (g, name, U1, 2000, 60, 1, FALSE), ==, UFFD_SHIM_OK);
+    }
+    (void) uffd_shim_grants_all (g);
+    g_assert_true (uffd_shim_grants_expire (g, 3000, NULL, NULL));
+    g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, ==, UFFD_SHIM_TOMBSTONE_MAX);
+    for (guint i = 0; i < 5; i++) {
+        g_snprintf (name, sizeof name, "new-%u", i);
+        g_assert_nonnull (uffd_shim_grants_lookup (g, name));
+        g_assert_cmpuint (uffd_shim_grants_lookup (g, name)->state, ==, UFFD_SHIM_GRANT_EXPIRED);
+        g_snprintf (name, sizeof name, "old-%u", i);
+        g_assert_null (uffd_shim_grants_lookup (g, name));
+    }
+    g_assert_nonnull (uffd_shim_grants_lookup (g, "old-5"));
+}
+
 /* A state file with more ended grants than the cap keeps the newest ones. */
 static void
 test_tombstone_cap_load (void)
@@ -245,6 +276,7 @@ main (int argc, char **argv)
     g_test_add_func ("/grants/uuid", test_uuid);
     g_test_add_func ("/grants/tombstone-cap", test_tombstone_cap);
     g_test_add_func ("/grants/tombstone-cap-load", test_tombstone_cap_load);
+    g_test_add_func ("/grants/tombstone-cap-expire", test_tombstone_cap_expire);
     g_test_add_func ("/grants/state-text", test_state_text);
     return g_test_run ();
 }
