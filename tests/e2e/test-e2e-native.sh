@@ -21,8 +21,7 @@ shim_hook_install dst >/dev/null 2>&1 || fail_rest "hook install"
 guest_start n1 "$E2E_BASE/images/guest.img" || fail_rest "guest n1 does not start"
 
 # The destination runs the same domain with the patched emulator (--xml).
-host_virsh src dumpxml --migratable n1 |
-    sed "s|<emulator>[^<]*</emulator>|<emulator>$NATIVE</emulator>|" >"$E2E_BASE/n1-dst.xml"
+native_dst_xml n1 "$NATIVE" "$E2E_BASE/n1-dst.xml"
 check "the destination definition names the patched emulator" grep -q "<emulator>$NATIVE</emulator>" "$E2E_BASE/n1-dst.xml"
 migrate src dst n1 --postcopy --postcopy-after-precopy --bandwidth 32 --xml "$E2E_BASE/n1-dst.xml"
 diag "n1: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 400 <<<"$E2E_MIGRATE_OUTPUT")"
@@ -30,16 +29,7 @@ check "knob 0: postcopy to the patched QEMU succeeds" test "$E2E_MIGRATE_RC" = 0
 check "the migration really switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
 check "the domain runs on the destination and is gone from the source" \
     bash -c '[ "$1" = running ] && [ -z "$2" ]' _ "$(host_domstate dst n1)" "$(host_domstate src n1)"
-qpid=$(host_domain_pid dst n1)
-check "the destination QEMU is the patched binary" test "$(readlink "/proc/$qpid/exe")" = "$(readlink -f "$NATIVE")"
-check "no preload in its environment" bash -c '! tr "\0" "\n" <"/proc/$1/environ" | grep -q "^LD_PRELOAD="' _ "$qpid"
-check "the hook did not touch its definition (no qemu:commandline)" \
-    bash -c '! grep -q "qemu:commandline\|LD_PRELOAD" <<<"$1"' _ "$(host_virsh dst dumpxml n1)"
-log=$(host_root dst)/var/log/libvirt/qemu/n1.log
-check "the domain is not tainted (domain log)" bash -c '[ -f "$1" ] && ! grep -qi "tainted" "$1"' _ "$log"
-grep -i "taint" "$log" 2>/dev/null | sed 's/^/# /' | head -3
-check "the broker's audit line names the patched QEMU" \
-    grep -q "decision=grant reason=ok pid=$qpid uid=64055 exe=$(readlink -f "$NATIVE") domain=n1 " <(shim_audit dst)
+check_native_dst dst n1 "$NATIVE" 64055
 check "the guest makes progress on the destination" guest_running dst n1
 serial=$(host_serial_log dst n1)
 check "kernel-mode faults served: the guest's DMA error counter is 0" \

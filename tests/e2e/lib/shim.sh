@@ -19,6 +19,9 @@
 #   guest_ok HOST DOM         running, making progress, and no DMA error seen
 #   memory_ok HOST DOM        pause it, dump its RAM to $DUMPS, memcheck every page
 #   gone_from HOST DOM        HOST has no such domain
+#   native_dst_xml DOM EMU FILE      src's migratable definition of DOM, emulator EMU
+#   check_native_dst HOST DOM EMU UID  TAP checks: DOM's QEMU on HOST is the patched
+#                             EMU, asked the broker itself, domain left untouched
 #   migrate_bg SRC DST DOM ARGS...   `migrate` in the background; migrate_bg_wait
 #                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY
 
@@ -179,6 +182,32 @@ memory_ok() {
 }
 
 gone_from() { [ -z "$(host_domstate "$1" "$2")" ]; }
+
+# native_dst_xml DOMAIN EMULATOR FILE: the destination definition of DOMAIN
+# (for virsh migrate --xml) with the natively patched EMULATOR.
+native_dst_xml() {
+    host_virsh src dumpxml --migratable "$1" |
+        sed "s|<emulator>[^<]*</emulator>|<emulator>$2</emulator>|" >"$3"
+}
+
+# check_native_dst HOST DOMAIN EMULATOR QEMU_UID: after a migration to a
+# natively patched QEMU, its process is that binary, has no preload, the
+# hook left the definition alone, the domain is not tainted, and the
+# broker's audit names the patched QEMU.
+check_native_dst() {
+    local qpid log exe
+    qpid=$(host_domain_pid "$1" "$2")
+    exe=$(readlink -f "$3")
+    check "the destination QEMU is the patched binary" test "$(readlink "/proc/$qpid/exe")" = "$exe"
+    check "no preload in its environment" bash -c '! tr "\0" "\n" <"/proc/$1/environ" | grep -q "^LD_PRELOAD="' _ "$qpid"
+    check "the hook left its definition alone (no qemu:commandline)" \
+        bash -c '! grep -q "qemu:commandline\|LD_PRELOAD" <<<"$1"' _ "$(host_virsh "$1" dumpxml "$2")"
+    log=$(host_root "$1")/var/log/libvirt/qemu/$2.log
+    check "the domain is not tainted (domain log)" bash -c '[ -f "$1" ] && ! grep -qi "tainted" "$1"' _ "$log"
+    grep -i "taint" "$log" 2>/dev/null | sed 's/^/# /' | head -3
+    check "the broker's audit line names the patched QEMU" \
+        grep -q "decision=grant reason=ok pid=$qpid uid=$4 exe=$exe domain=$2 " <(shim_audit "$1")
+}
 
 migrate_bg() {
     _migrate_bg_result=$E2E_BASE/migrate-bg.$3.result
