@@ -90,8 +90,9 @@ bench_install() {
     done
 }
 
-# bench_program_broker PROGRAM TAG: builds bench/PROGRAM (sets BIN), checks
-# that the QEMU uid ($QEMU_UID) can run it, and starts a private uffd-shimd
+# bench_program_broker PROGRAM TAG: builds bench/PROGRAM, copies it to the
+# work directory (sets BIN), checks that the QEMU uid ($QEMU_UID) can run
+# it, and starts a private uffd-shimd
 # (tests/lib/common.sh's start_broker: sets WORK, BROKER_PID, BROKER_LOG)
 # whose only emulator is BIN, with its state directory on tmpfs
 # (/dev/shm/uffd-bench-TAG.*) as /run/uffd-shim is on a host.
@@ -101,11 +102,14 @@ bench_program_broker() {
     local state
     ninja -C "$UFFD_BENCH_BUILD" "bench/$1" >"$UFFD_BENCH_BUILD/bench-ninja.log" 2>&1 ||
         { tail -n 30 "$UFFD_BENCH_BUILD/bench-ninja.log" >&2; return 1; }
-    BIN=$UFFD_BENCH_BUILD/bench/$1
-    setpriv --reuid="$QEMU_UID" --regid="$QEMU_UID" --clear-groups test -x "$BIN" ||
-        { bench_log "uid $QEMU_UID cannot run $BIN (the build tree must be readable)"; return 1; }
     [ -z "${BENCH_BROKER:-}" ] || UFFD_SHIMD=$BENCH_BROKER
     make_workdir
+    # A copy in the world-readable work directory: the QEMU user runs it,
+    # and the build tree may be below a directory only root can enter.
+    install -m 0755 "$UFFD_BENCH_BUILD/bench/$1" "$WORK/$1" || return 1
+    BIN=$WORK/$1
+    setpriv --reuid="$QEMU_UID" --regid="$QEMU_UID" --clear-groups test -x "$BIN" ||
+        { bench_log "uid $QEMU_UID cannot run $BIN"; return 1; }
     BROKER_QEMU_UID=$QEMU_UID BROKER_EMULATORS=$BIN BROKER_TIMEOUT_MS=5000 \
         write_broker_config "$WORK/broker.conf"
     state=$(mktemp -d "/dev/shm/uffd-bench-$2.XXXXXX") || return 1
