@@ -86,8 +86,8 @@ uffd_shim_admin_revoke (const char *sock, const char *name, int timeout_ms)
 }
 
 int
-uffd_shim_admin_list (const char *sock, struct uffd_shim_grant_record **out, size_t *n,
-                      int timeout_ms)
+uffd_shim_admin_list (const char *sock, uint32_t flags, struct uffd_shim_grant_record **out,
+                      size_t *n, int timeout_ms)
 {
     struct uffd_shim_admin_request req = { 0 };
     struct uffd_shim_reply rep;
@@ -96,7 +96,7 @@ uffd_shim_admin_list (const char *sock, struct uffd_shim_grant_record **out, siz
 
     *out = NULL;
     *n = 0;
-    uffd_shim_hdr_init (&req.hdr, UFFD_SHIM_OP_LIST, sizeof req, 0);
+    uffd_shim_hdr_init (&req.hdr, UFFD_SHIM_OP_LIST, sizeof req, flags);
     r = exchange (sock, &req, &rep, timeout_ms, &s);
     if (r < 0)
         return r;

@@ -18,8 +18,9 @@ int uffd_shim_admin_grant (const char *sock, const char *name,
                            uint32_t lifetime_s, uint32_t uses, uint32_t flags,
                            int timeout_ms);
 int uffd_shim_admin_revoke (const char *sock, const char *name, int timeout_ms);
-/* *out is malloc()ed (free() it); *n records. */
-int uffd_shim_admin_list (const char *sock, struct uffd_shim_grant_record **out,
+/* @flags: 0 (active grants) or UFFD_SHIM_LIST_ALL (ended ones too).
+ * *out is malloc()ed (free() it); *n records. */
+int uffd_shim_admin_list (const char *sock, uint32_t flags, struct uffd_shim_grant_record **out,
                           size_t *n, int timeout_ms);
 int uffd_shim_admin_status (const char *sock, struct uffd_shim_status_record *out,
                             int timeout_ms);

@@ -9,8 +9,15 @@
 void
 uffd_shim_hdr_init (struct uffd_shim_hdr *h, uint16_t op, uint32_t length, uint32_t flags)
 {
+    uffd_shim_hdr_init_version (h, UFFD_SHIM_VERSION, op, length, flags);
+}
+
+void
+uffd_shim_hdr_init_version (struct uffd_shim_hdr *h, uint16_t version, uint16_t op,
+                            uint32_t length, uint32_t flags)
+{
     h->magic = UFFD_SHIM_MAGIC;
-    h->version = UFFD_SHIM_VERSION;
+    h->version = version;
     h->op = op;
     h->length = length;
     h->flags = flags;
@@ -29,7 +36,7 @@ check_hdr (const void *buf, size_t len, size_t want, const uint16_t *ops, size_t
     memcpy (&h, buf, sizeof h);
     if (h.magic != UFFD_SHIM_MAGIC)
         return UFFD_SHIM_E_PROTOCOL;
-    if (h.version != UFFD_SHIM_VERSION)
+    if (h.version < UFFD_SHIM_VERSION_MIN || h.version > UFFD_SHIM_VERSION)
         return UFFD_SHIM_E_VERSION;
     if (len != want || h.length != want)
         return UFFD_SHIM_E_PROTOCOL;
@@ -52,7 +59,10 @@ uffd_shim_parse_request (const void *buf, size_t len, struct uffd_shim_request *
     if (r != UFFD_SHIM_OK)
         return r;
     memcpy (out, buf, sizeof *out);
-    if (out->hints & ~UFFD_SHIM_HINTS_ALL || out->reserved != 0)
+    if (out->hints & ~(out->hdr.version == 1 ? UFFD_SHIM_HINTS_V1 : UFFD_SHIM_HINTS_ALL) ||
+        out->reserved != 0)
+        return UFFD_SHIM_E_PROTOCOL;
+    if ((out->hints & UFFD_SHIM_HINT_LAST) && (out->hints & UFFD_SHIM_HINT_HOLD))
         return UFFD_SHIM_E_PROTOCOL;
     return UFFD_SHIM_OK;
 }
@@ -66,7 +76,8 @@ uffd_shim_parse_reply (const void *buf, size_t len, struct uffd_shim_reply *out)
     if (r != UFFD_SHIM_OK)
         return r;
     memcpy (out, buf, sizeof *out);
-    if (out->status >= UFFD_SHIM_STATUS_MAX_ || out->count > UFFD_SHIM_MAX_GRANTS)
+    if (out->status >= (out->hdr.version == 1 ? UFFD_SHIM_E_IN_USE : UFFD_SHIM_STATUS_MAX_) ||
+        out->count > UFFD_SHIM_MAX_GRANTS)
         return UFFD_SHIM_E_PROTOCOL;
     return UFFD_SHIM_OK;
 }
@@ -104,7 +115,8 @@ uffd_shim_parse_admin_request (const void *buf, size_t len, struct uffd_shim_adm
 {
     static const uint16_t ops[] = { UFFD_SHIM_OP_GRANT, UFFD_SHIM_OP_REVOKE,
                                     UFFD_SHIM_OP_LIST, UFFD_SHIM_OP_STATUS };
-    int r = check_hdr (buf, len, sizeof *out, ops, 4, UFFD_SHIM_GRANT_FLAGS_ALL);
+    int r = check_hdr (buf, len, sizeof *out, ops, 4,
+                       UFFD_SHIM_GRANT_FLAGS_ALL | UFFD_SHIM_LIST_FLAGS_ALL);
 
     if (r != UFFD_SHIM_OK)
         return r;
@@ -113,6 +125,8 @@ uffd_shim_parse_admin_request (const void *buf, size_t len, struct uffd_shim_adm
         return UFFD_SHIM_E_PROTOCOL;
     switch (out->hdr.op) {
     case UFFD_SHIM_OP_GRANT:
+        if (out->hdr.flags & ~UFFD_SHIM_GRANT_FLAGS_ALL)
+            return UFFD_SHIM_E_PROTOCOL;
         if (!uffd_shim_name_valid (out->name))
             return UFFD_SHIM_E_INVALID;
         if (zeroes (out->uuid, sizeof out->uuid))
@@ -122,11 +136,15 @@ uffd_shim_parse_admin_request (const void *buf, size_t len, struct uffd_shim_adm
         if (out->hdr.flags || out->lifetime_s || out->uses || !zeroes (out->uuid, sizeof out->uuid))
             return UFFD_SHIM_E_PROTOCOL;
         return uffd_shim_name_valid (out->name) ? UFFD_SHIM_OK : UFFD_SHIM_E_INVALID;
-    default: /* LIST, STATUS: everything else zero */
-        if (out->hdr.flags || out->lifetime_s || out->uses ||
+    default: { /* LIST (flags: ALL, version 2), STATUS (no flags); nothing else */
+        uint32_t flags_ok = out->hdr.op == UFFD_SHIM_OP_LIST && out->hdr.version >= 2
+                            ? UFFD_SHIM_LIST_FLAGS_ALL : 0;
+
+        if ((out->hdr.flags & ~flags_ok) || out->lifetime_s || out->uses ||
             !zeroes (out->uuid, sizeof out->uuid) || !zeroes (out->name, sizeof out->name))
             return UFFD_SHIM_E_PROTOCOL;
         return UFFD_SHIM_OK;
+    }
     }
 }
 
@@ -139,7 +157,8 @@ uffd_shim_parse_grant_record (const void *buf, size_t len, struct uffd_shim_gran
     if (r != UFFD_SHIM_OK)
         return r;
     memcpy (out, buf, sizeof *out);
-    if (!uffd_shim_name_valid (out->name) || out->uses_left > out->uses_max)
+    if (!uffd_shim_name_valid (out->name) || out->uses_left > out->uses_max ||
+        out->state >= (out->hdr.version == 1 ? UFFD_SHIM_GRANT_DONE : UFFD_SHIM_GRANT_STATE_MAX_))
         return UFFD_SHIM_E_PROTOCOL;
     return UFFD_SHIM_OK;
 }
@@ -179,6 +198,7 @@ uffd_shim_reason_text (int reason)
     case UFFD_SHIM_E_INVALID: return "invalid domain name, UUID or limits";
     case UFFD_SHIM_E_STATE: return "the broker could not save its grant state";
     case UFFD_SHIM_E_LIMIT: return "too many grants";
+    case UFFD_SHIM_E_IN_USE: return "the grant serves the incoming migration of a running QEMU";
     case UFFD_SHIM_R_NO_BROKER: return "the uffd-shim broker socket could not be reached";
     case UFFD_SHIM_R_BAD_REPLY: return "the broker's reply was malformed";
     case UFFD_SHIM_R_BAD_FD: return "the broker sent an fd that is not /dev/userfaultfd";

@@ -7,12 +7,17 @@
 #include <stdint.h>
 #include "uffd-shim-proto.h"
 
-/* Fills a header for a message of @length bytes. */
+/* Fills a header for a message of @length bytes (UFFD_SHIM_VERSION). */
 void uffd_shim_hdr_init (struct uffd_shim_hdr *h, uint16_t op, uint32_t length, uint32_t flags);
+/* The same in @version (a reply is in the version of its request). */
+void uffd_shim_hdr_init_version (struct uffd_shim_hdr *h, uint16_t version, uint16_t op,
+                                 uint32_t length, uint32_t flags);
 
 /* Each parser takes exactly the bytes received (@len is the record length)
- * and returns UFFD_SHIM_OK or the status to report: E_VERSION for a foreign
- * version, E_PROTOCOL for anything else that is wrong. */
+ * and returns UFFD_SHIM_OK or the status to report: E_VERSION for a version
+ * outside UFFD_SHIM_VERSION_MIN..UFFD_SHIM_VERSION, E_PROTOCOL for anything
+ * else that is wrong, including a version 1 message using a version 2
+ * addition. The parsed header keeps the message's version. */
 int uffd_shim_parse_request (const void *buf, size_t len, struct uffd_shim_request *out);
 int uffd_shim_parse_reply (const void *buf, size_t len, struct uffd_shim_reply *out);
 int uffd_shim_parse_admin_request (const void *buf, size_t len,

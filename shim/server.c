@@ -62,6 +62,7 @@ struct UffdShimServer {
 typedef struct {
     UffdShimServer *srv;
     int fd;
+    guint16 version; /* of the request, once its header was read; replies use it */
     gboolean admin;
     guint io_src;
     guint timeout_src;
@@ -274,7 +275,7 @@ on_tick (gpointer data)
 /* ---- replies ------------------------------------------------------------- */
 
 static gboolean
-send_reply (int fd, uint32_t status, uint32_t count, int pass_fd)
+send_reply (int fd, guint16 version, uint32_t status, uint32_t count, int pass_fd)
 {
     struct uffd_shim_reply rep = { 0 };
     union {
@@ -284,7 +285,7 @@ send_reply (int fd, uint32_t status, uint32_t count, int pass_fd)
     struct iovec iov = { .iov_base = &rep, .iov_len = sizeof rep };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-    uffd_shim_hdr_init (&rep.hdr, UFFD_SHIM_OP_REPLY, sizeof rep, 0);
+    uffd_shim_hdr_init_version (&rep.hdr, version, UFFD_SHIM_OP_REPLY, sizeof rep, 0);
     rep.status = status;
     rep.count = count;
     if (pass_fd >= 0) {
@@ -315,7 +316,7 @@ status_name (int st)
     static const char *const names[] = {
         "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
         "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
-        "not-root", "exists", "not-found", "invalid", "state", "limit",
+        "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
     };
     G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
     return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
@@ -391,7 +392,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         s->denied++;
         uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- (%s)",
                          (int) peer.pid, e->message);
-        send_reply (c->fd, UFFD_SHIM_E_PEER_GONE, 0, -1);
+        send_reply (c->fd, c->version, UFFD_SHIM_E_PEER_GONE, 0, -1);
         return;
     }
     emus = emulator_ids (s->cfg);
@@ -427,7 +428,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     }
     if (g)
         uffd_shim_uuid_format (g->uuid, uuid);
-    if (st == UFFD_SHIM_OK && send_reply (c->fd, UFFD_SHIM_OK, 0, dev)) {
+    if (st == UFFD_SHIM_OK && send_reply (c->fd, c->version, UFFD_SHIM_OK, 0, dev)) {
         s->handed_out++;
         uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, last, in.now);
         uffd_shim_audit ("decision=grant reason=ok pid=%d uid=%d exe=%s domain=%s uuid=%s "
@@ -444,7 +445,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
                          status_name (st), (int) peer.pid, (int) peer.uid, peer.exe,
                          g ? g->name : "-", uuid);
-        send_reply (c->fd, (uint32_t) st, 0, -1);
+        send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
     }
     if (dev >= 0)
         close (dev);
@@ -454,18 +455,18 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
 /* ---- admin ------------------------------------------------------------------ */
 
 static void
-serve_list (Client *c)
+serve_list (Client *c, guint32 flags)
 {
     GPtrArray *all = uffd_shim_grants_all (c->srv->grants);
-    guint n = uffd_shim_grants_active_count (c->srv->grants);
+    guint n = (flags & UFFD_SHIM_LIST_ALL) ? all->len : uffd_shim_grants_active_count (c->srv->grants);
 
-    if (!send_reply (c->fd, UFFD_SHIM_OK, n, -1))
+    if (!send_reply (c->fd, c->version, UFFD_SHIM_OK, n, -1))
         return;
     for (guint i = 0; i < n; i++) {
         const UffdShimGrant *g = g_ptr_array_index (all, i);
         struct uffd_shim_grant_record r = { 0 };
 
-        uffd_shim_hdr_init (&r.hdr, UFFD_SHIM_OP_RECORD, sizeof r, 0);
+        uffd_shim_hdr_init_version (&r.hdr, c->version, UFFD_SHIM_OP_RECORD, sizeof r, 0);
         memcpy (r.uuid, g->uuid, sizeof r.uuid);
         r.created = g->created;
         r.expires = g->expires;
@@ -485,7 +486,7 @@ serve_status (Client *c)
     UffdShimServer *s = c->srv;
     struct uffd_shim_status_record r = { 0 };
 
-    uffd_shim_hdr_init (&r.hdr, UFFD_SHIM_OP_RECORD, sizeof r, 0);
+    uffd_shim_hdr_init_version (&r.hdr, c->version, UFFD_SHIM_OP_RECORD, sizeof r, 0);
     r.pid = getpid ();
     r.grants = uffd_shim_grants_active_count (s->grants);
     r.started = s->started;
@@ -493,7 +494,7 @@ serve_status (Client *c)
     r.denied = s->denied;
     r.dropped = s->dropped;
     r.clients = g_hash_table_size (s->clients);
-    if (send_reply (c->fd, UFFD_SHIM_OK, 1, -1))
+    if (send_reply (c->fd, c->version, UFFD_SHIM_OK, 1, -1))
         send_record (c->fd, &r, sizeof r);
 }
 
@@ -547,18 +548,18 @@ serve_admin (Client *c, const void *buf, gsize len)
     if (getsockopt (c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
         uffd_shim_audit ("admin decision=deny reason=not-root pid=%d uid=%d", (int) cred.pid,
                          (int) cred.uid);
-        send_reply (c->fd, UFFD_SHIM_E_NOT_ROOT, 0, -1);
+        send_reply (c->fd, c->version, UFFD_SHIM_E_NOT_ROOT, 0, -1);
         return;
     }
     st = uffd_shim_parse_admin_request (buf, len, &req);
     if (st != UFFD_SHIM_OK) {
         c->srv->dropped++;
-        send_reply (c->fd, (uint32_t) st, 0, -1);
+        send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
         return;
     }
     switch (req.hdr.op) {
     case UFFD_SHIM_OP_LIST:
-        serve_list (c);
+        serve_list (c, req.hdr.flags);
         return;
     case UFFD_SHIM_OP_STATUS:
         serve_status (c);
@@ -570,7 +571,7 @@ serve_admin (Client *c, const void *buf, gsize len)
         st = serve_revoke (c->srv, &req);
         break;
     }
-    send_reply (c->fd, (uint32_t) st, 0, -1);
+    send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -614,7 +615,7 @@ client_serve (Client *c)
     }
     if (msg.msg_controllen > 0) {
         close_received_fds (&msg);
-        send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
+        send_reply (fd, c->version, UFFD_SHIM_E_PROTOCOL, 0, -1);
         client_drop (c, (msg.msg_flags & MSG_CTRUNC) ? "too many fds / truncated control data"
                                                      : "unexpected fd or control data attached");
         return TRUE;
@@ -623,8 +624,15 @@ client_serve (Client *c)
         client_drop (c, "closed without a request");
         return TRUE;
     }
+    if (n >= (ssize_t) sizeof (struct uffd_shim_hdr)) {
+        struct uffd_shim_hdr h;
+        memcpy (&h, buf, sizeof h);
+        if (h.magic == UFFD_SHIM_MAGIC && h.version >= UFFD_SHIM_VERSION_MIN &&
+            h.version <= UFFD_SHIM_VERSION)
+            c->version = h.version;
+    }
     if (msg.msg_flags & MSG_TRUNC) {
-        send_reply (fd, UFFD_SHIM_E_PROTOCOL, 0, -1);
+        send_reply (fd, c->version, UFFD_SHIM_E_PROTOCOL, 0, -1);
         client_drop (c, "oversized message");
         return TRUE;
     }
@@ -635,7 +643,7 @@ client_serve (Client *c)
         int st = uffd_shim_parse_request (buf, (gsize) n, &req);
 
         if (st != UFFD_SHIM_OK) {
-            send_reply (fd, (uint32_t) st, 0, -1);
+            send_reply (fd, c->version, (uint32_t) st, 0, -1);
             client_drop (c, st == UFFD_SHIM_E_VERSION ? "unsupported protocol version"
                                                       : "malformed request");
             return TRUE;
@@ -694,6 +702,7 @@ on_accept (int lfd, GIOCondition cond, gpointer data)
         c = g_new0 (Client, 1);
         c->srv = s;
         c->fd = fd;
+        c->version = UFFD_SHIM_VERSION;
         c->admin = lfd == s->listen_fd[1];
         g_hash_table_add (s->clients, c);
         /* A client has usually sent its request by the time it is accepted:

@@ -6,7 +6,14 @@
  * Both broker sockets are AF_UNIX SOCK_SEQPACKET, so every message is one
  * record with an exact length: a record of the wrong size is a protocol
  * error, never "the rest is still coming". A connection carries exactly one
- * request and its reply(s); then the broker closes it.
+ * request and its reply(s); then the broker closes it (a GET_DEVICE served
+ * with the HOLD hint excepted: that connection stays open, carrying nothing,
+ * until the grant ends or the client closes it).
+ *
+ * Versions: the broker accepts requests of version 1 and 2 and answers in
+ * the version of the request. Version 2 adds the HOLD hint, the LIST flag
+ * ALL, status 19 (in-use) and grant state 5 (done); a version 1 message
+ * that uses any of them is malformed.
  *
  * Every message starts with struct uffd_shim_hdr. All integers are in host
  * byte order (both ends are on the same host). Reserved fields and unknown
@@ -39,7 +46,8 @@
 #include <stdint.h>
 
 #define UFFD_SHIM_MAGIC   0x53464655u /* bytes "UFFS" on little-endian */
-#define UFFD_SHIM_VERSION 1u
+#define UFFD_SHIM_VERSION 2u     /* what this side sends */
+#define UFFD_SHIM_VERSION_MIN 1u /* the oldest version still accepted */
 
 #define UFFD_SHIM_DEFAULT_SOCKET       "/run/uffd-shim/uffd.sock"
 #define UFFD_SHIM_DEFAULT_ADMIN_SOCKET "/run/uffd-shim/admin.sock"
@@ -66,8 +74,16 @@ enum uffd_shim_hint {
      * example the incoming postcopy setup). The broker may end the grant
      * after serving it. A hint can only shorten a grant, never extend it. */
     UFFD_SHIM_HINT_LAST = 1u << 0,
+    /* (version 2) The client keeps a userfaultfd made from this device for
+     * a later request of the same migration (QEMU's switch-time uffd, made
+     * early). On success the broker keeps this connection open until the
+     * grant ends, then closes it: the client's cue to close what it kept.
+     * The client closing it while the grant is active counts as a LAST
+     * request served. Not together with LAST. */
+    UFFD_SHIM_HINT_HOLD = 1u << 1,
 };
-#define UFFD_SHIM_HINTS_ALL (UFFD_SHIM_HINT_LAST)
+#define UFFD_SHIM_HINTS_V1 (UFFD_SHIM_HINT_LAST)
+#define UFFD_SHIM_HINTS_ALL (UFFD_SHIM_HINT_LAST | UFFD_SHIM_HINT_HOLD)
 
 /* Flags of an admin GRANT request. */
 enum uffd_shim_grant_flag {
@@ -75,6 +91,13 @@ enum uffd_shim_grant_flag {
     UFFD_SHIM_GRANT_REPLACE = 1u << 0,
 };
 #define UFFD_SHIM_GRANT_FLAGS_ALL (UFFD_SHIM_GRANT_REPLACE)
+
+/* Flags of an admin LIST request (version 2). */
+enum uffd_shim_list_flag {
+    /* Ended grants too, after the active ones. */
+    UFFD_SHIM_LIST_ALL = 1u << 0,
+};
+#define UFFD_SHIM_LIST_FLAGS_ALL (UFFD_SHIM_LIST_ALL)
 
 /* Status / reason codes. 0 is success; every denial has its own code. */
 enum uffd_shim_status {
@@ -97,7 +120,9 @@ enum uffd_shim_status {
     UFFD_SHIM_E_INVALID         = 16, /* admin request with bad name/limits */
     UFFD_SHIM_E_STATE           = 17, /* grant state could not be saved */
     UFFD_SHIM_E_LIMIT           = 18, /* too many grants */
-    UFFD_SHIM_STATUS_MAX_       = 19,
+    UFFD_SHIM_E_IN_USE          = 19, /* (v2) REVOKE/GRANT REPLACE: the grant serves a
+                                       * live QEMU's incoming migration */
+    UFFD_SHIM_STATUS_MAX_       = 20,
 };
 
 /* Grant states in uffd_shim_grant_record.state. */
@@ -107,7 +132,9 @@ enum uffd_shim_grant_state {
     UFFD_SHIM_GRANT_EXHAUSTED = 2, /* use limit reached, or a LAST hint served */
     UFFD_SHIM_GRANT_REVOKED   = 3, /* revoked over the admin socket */
     UFFD_SHIM_GRANT_EXITED    = 4, /* the QEMU that used it exited */
-    UFFD_SHIM_GRANT_STATE_MAX_ = 5,
+    UFFD_SHIM_GRANT_DONE      = 5, /* (v2) libvirt no longer shows the incoming
+                                    * migration of the QEMU that used it */
+    UFFD_SHIM_GRANT_STATE_MAX_ = 6,
 };
 
 struct uffd_shim_hdr {

@@ -99,7 +99,7 @@ cmd_grants (Ctl *c)
 {
     g_autofree struct uffd_shim_grant_record *recs = NULL;
     size_t n = 0;
-    int st = uffd_shim_admin_list (c->cfg.admin_socket, &recs, &n, c->timeout_ms);
+    int st = uffd_shim_admin_list (c->cfg.admin_socket, 0, &recs, &n, c->timeout_ms);
     g_autoptr (JsonBuilder) b = json_builder_new ();
 
     if (st != 0)

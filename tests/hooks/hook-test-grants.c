@@ -16,7 +16,7 @@ main (int argc, char **argv)
         fprintf (stderr, "usage: %s ADMIN-SOCKET\n", argv[0]);
         return 2;
     }
-    r = uffd_shim_admin_list (argv[1], &recs, &n, 5000);
+    r = uffd_shim_admin_list (argv[1], 0, &recs, &n, 5000);
     if (r != UFFD_SHIM_OK) {
         fprintf (stderr, "hook-test-grants: %s: %s\n", argv[1], uffd_shim_status_str (r));
         return 1;

@@ -39,8 +39,24 @@ test_request_bad (void)
     r.hdr.magic ^= 1;
     g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
     r = good_request ();
-    r.hdr.version = 2;
+    r.hdr.version = UFFD_SHIM_VERSION + 1;
     g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_VERSION);
+    r.hdr.version = 0;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_VERSION);
+    /* Version 1 requests are still served; they may not use version 2 hints. */
+    r = good_request ();
+    r.hdr.version = 1;
+    r.hints = UFFD_SHIM_HINT_LAST;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
+    g_assert_cmpuint (out.hdr.version, ==, 1);
+    r.hints = UFFD_SHIM_HINT_HOLD;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    r.hdr.version = 2;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
+    r.hints = UFFD_SHIM_HINT_HOLD | UFFD_SHIM_HINT_LAST;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    r.hints = 1u << 2;
+    g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
     r = good_request ();
     r.hdr.length = sizeof r + 1;
     g_assert_cmpint (uffd_shim_parse_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
@@ -105,6 +121,15 @@ test_admin (void)
     g_assert_cmpint (uffd_shim_parse_admin_request (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
     r.name[0] = 'a';
     g_assert_cmpint (uffd_shim_parse_admin_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    /* LIST ALL is a version 2 flag; STATUS takes no flags. */
+    memset (&r, 0, sizeof r);
+    uffd_shim_hdr_init (&r.hdr, UFFD_SHIM_OP_LIST, sizeof r, UFFD_SHIM_LIST_ALL);
+    g_assert_cmpint (uffd_shim_parse_admin_request (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
+    r.hdr.version = 1;
+    g_assert_cmpint (uffd_shim_parse_admin_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    r.hdr.version = 2;
+    r.hdr.op = UFFD_SHIM_OP_STATUS;
+    g_assert_cmpint (uffd_shim_parse_admin_request (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
     /* REVOKE with a uuid or limits is malformed. */
     r = grant_request ("vm");
     r.hdr.op = UFFD_SHIM_OP_REVOKE;
@@ -123,6 +148,12 @@ test_reply (void)
     g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
     r.status = UFFD_SHIM_STATUS_MAX_;
     g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    /* in-use is a version 2 status. */
+    r.status = UFFD_SHIM_E_IN_USE;
+    g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
+    r.hdr.version = 1;
+    g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    r.hdr.version = 2;
     r.status = 0;
     r.count = UFFD_SHIM_MAX_GRANTS + 1;
     g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
