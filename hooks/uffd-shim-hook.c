@@ -49,23 +49,33 @@
  *    opt-in, metadata <uffd-shim:postcopy enabled=".."/>), open a grant for
  *    name+uuid (replacing an old one), and unless the emulator asks the
  *    broker natively, print the XML with LD_PRELOAD of the preload library
- *    added through qemu:env. Broker unreachable, grant refused, unreadable
- *    XML: exit 1 with one line on stderr: the incoming migration is refused
- *    before any guest state moves, instead of failing at the postcopy switch.
- *  - stopped end, release end: revoke the grant (no grant is fine). On a
- *    source host after a migration out there is none. Failures are logged.
+ *    added through qemu:env.
+ *  - stopped end, release end: revoke the grant (no grant is fine; a grant
+ *    still serving a live QEMU's migration is refused by the broker, and
+ *    at stopped/release that QEMU is gone). On a source host after a
+ *    migration out there is none. Failures are logged.
  *  - everything else (reconnect included): drain stdin, exit 0.
  *
+ * It never refuses a migration. The hook cannot tell whether a migration
+ * will use postcopy (libvirt does not pass the flags), and a migration that
+ * needs no userfaultfd must not depend on the shim: broker down, grant
+ * refused, preload missing, a domain XML it cannot use all let the
+ * migration go on, with a warning on stderr and in syslog. A postcopy
+ * migration then fails at QEMU's capability probe, before the source sends
+ * anything, with the guest still running there; the preload (added even
+ * when the broker is down) names the reason in the domain's log.
+ *
  * The grant is not revoked when the incoming migration simply succeeds (no
- * hook runs then), nor after an offline migration; the broker's lifetime and
- * use limits end it. If libvirt refuses the migration before it adds the
- * domain (a later qemu.d hook fails, the ABI check fails), no stopped or
- * release hook runs either, and the same limits apply.
+ * hook runs then): the broker ends it when libvirt's status XML no longer
+ * shows the migration. If libvirt refuses the migration before it starts
+ * QEMU (a later qemu.d hook fails, the ABI check fails), no QEMU ever uses
+ * the grant and its lifetime ends it.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -99,6 +109,25 @@ hook_msg (const char *fmt, ...)
     text = g_strdup_vprintf (fmt, ap);
     va_end (ap);
     fprintf (stderr, "%s: %s\n", HOOK_PROG, text);
+}
+
+/* A migration that goes on without uffd-shim: stderr (libvirt's debug log)
+ * and syslog, where an operator looks when postcopy failed. */
+G_GNUC_PRINTF (2, 3) static void
+hook_warn_unshimmed (const char *name, const char *fmt, ...)
+{
+    g_autofree char *why = NULL;
+    va_list ap;
+
+    va_start (ap, fmt);
+    why = g_strdup_vprintf (fmt, ap);
+    va_end (ap);
+    hook_msg ("incoming migration of domain '%s' goes on without uffd-shim: %s "
+              "(postcopy will fail before the switch; precopy is unaffected)", name, why);
+    openlog (HOOK_PROG, LOG_PID, LOG_DAEMON);
+    syslog (LOG_WARNING, "incoming migration of domain '%s' goes on without uffd-shim: %s", name,
+            why);
+    closelog ();
 }
 
 /*
@@ -150,6 +179,21 @@ load_config (HookConfig *cfg)
     return TRUE;
 }
 
+/* Why the broker could not serve @r (an admin call's result), with the fix. */
+static char *
+broker_failure_text (const HookConfig *cfg, int r)
+{
+    if (r == -EPROTO)
+        return g_strdup_printf ("the broker at %s sent a malformed reply (uffd-shimd and "
+                                "uffd-shim-hook from different versions?)", cfg->admin_socket);
+    if (r < 0)
+        return g_strdup_printf ("cannot reach the uffd-shim broker at %s: %s; start uffd-shimd "
+                                "on this host, or check [broker] admin-socket in the "
+                                "configuration", cfg->admin_socket, uffd_shim_status_str (r));
+    return g_strdup_printf ("the broker at %s refused a grant: %s", cfg->admin_socket,
+                            uffd_shim_status_str (r));
+}
+
 static void
 report_broker_failure (const HookConfig *cfg, const char *action, const char *name, int r)
 {
@@ -185,15 +229,13 @@ preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainI
                                            (const char *const *) cfg->native_emulators))
         return TRUE;
     if (!g_file_test (preload, G_FILE_TEST_IS_REGULAR)) {
-        hook_msg ("incoming migration of domain '%s' refused: the preload library %s is "
-                  "missing; install uffd-shim on this host or fix [hook] preload",
-                  info->name, preload);
+        hook_warn_unshimmed (info->name, "the preload library %s is missing; install uffd-shim "
+                             "on this host or fix [hook] preload", preload);
         return FALSE;
     }
     if (!uffd_shim_domxml_add_preload ((const char *) xml->data, xml->len, preload,
                                        &edited, out_len, &changed, &error)) {
-        hook_msg ("incoming migration of domain '%s' refused: cannot add the preload: %s",
-                  info->name, error->message);
+        hook_warn_unshimmed (info->name, "cannot add the preload: %s", error->message);
         return FALSE;
     }
     if (changed)
@@ -206,13 +248,12 @@ static gboolean
 read_domain_xml (const char *name, GByteArray *xml)
 {
     if (!read_stdin (xml, UFFD_SHIM_DOMXML_MAX_SIZE)) {
-        hook_msg ("incoming migration of domain '%s' refused: cannot read the domain XML: %s",
-                  name, g_strerror (errno));
+        hook_warn_unshimmed (name, "cannot read the domain XML: %s", g_strerror (errno));
         return FALSE;
     }
     if (xml->len > UFFD_SHIM_DOMXML_MAX_SIZE) {
-        hook_msg ("incoming migration of domain '%s' refused: its domain XML is larger "
-                  "than %u bytes", name, UFFD_SHIM_DOMXML_MAX_SIZE);
+        hook_warn_unshimmed (name, "its domain XML is larger than %u bytes",
+                             UFFD_SHIM_DOMXML_MAX_SIZE);
         return FALSE;
     }
     return TRUE;
@@ -224,13 +265,11 @@ parse_domain (const char *name, const GByteArray *xml, UffdShimDomainInfo **info
     g_autoptr(GError) error = NULL;
 
     if (!uffd_shim_domxml_parse_info ((const char *) xml->data, xml->len, info, &error)) {
-        hook_msg ("incoming migration of domain '%s' refused: cannot use its domain XML: %s",
-                  name, error->message);
+        hook_warn_unshimmed (name, "cannot use its domain XML: %s", error->message);
         return FALSE;
     }
     if (strcmp ((*info)->name, name) != 0) {
-        hook_msg ("incoming migration of domain '%s' refused: the domain XML names '%s'",
-                  name, (*info)->name);
+        hook_warn_unshimmed (name, "the domain XML names '%s'", (*info)->name);
         return FALSE;
     }
     return TRUE;
@@ -241,11 +280,12 @@ open_grant (const HookConfig *cfg, const UffdShimDomainInfo *info)
 {
     int r = uffd_shim_admin_grant (cfg->admin_socket, info->name, info->uuid, 0, 0,
                                    UFFD_SHIM_GRANT_REPLACE, HOOK_ADMIN_TIMEOUT_MS);
+    g_autofree char *why = NULL;
 
     if (r == UFFD_SHIM_OK)
         return TRUE;
-    report_broker_failure (cfg, "incoming migration refused: cannot open a userfaultfd grant",
-                           info->name, r);
+    why = broker_failure_text (cfg, r);
+    hook_warn_unshimmed (info->name, "%s", why);
     return FALSE;
 }
 
@@ -257,25 +297,35 @@ hook_migrate_begin (const char *name)
     g_autoptr(UffdShimDomainInfo) info = NULL;
     g_autofree char *out = NULL;
     gsize out_len = 0;
+    gboolean granted;
 
-    if (!read_domain_xml (name, xml) || !load_config (&cfg))
-        return 1;
+    /* Every early return leaves the XML unchanged (no output) and exits 0. */
+    if (!read_domain_xml (name, xml))
+        return 0;
+    if (!load_config (&cfg)) {
+        hook_warn_unshimmed (name, "its configuration cannot be used (see above)");
+        return 0;
+    }
     /* Excluded domains pass without us even parsing their XML. */
     if (!uffd_shim_config_domain_allowed (&cfg, name))
         return 0;
     if (!parse_domain (name, xml, &info))
-        return 1;
+        return 0;
     if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, (const char *const *) cfg.hook_domains,
                                name, info->postcopy) != UFFD_SHIM_HOOK_GRANT)
         return 0;
 
-    /* Everything that can fail without side effects comes before the grant. */
-    if (!preload_xml (&cfg, xml, info, &out, &out_len) || !open_grant (&cfg, info))
-        return 1;
+    if (!preload_xml (&cfg, xml, info, &out, &out_len))
+        return 0;
+    /* Without a grant the preload still goes in: at QEMU's capability probe
+     * it asks the broker and writes the broker's answer (or that there is
+     * none) into the domain's log. */
+    granted = open_grant (&cfg, info);
     if (out != NULL && uffd_shim_write_all (STDOUT_FILENO, out, out_len) < 0) {
-        hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML: %s",
-                  name, g_strerror (errno));
-        uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
+        hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML to "
+                  "libvirt: %s", name, g_strerror (errno));
+        if (granted)
+            uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
         return 1;
     }
     return 0;

@@ -252,7 +252,7 @@ uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
         UffdShimGrant *gr = g_ptr_array_index (g->list, i);
 
         if (gr->state == UFFD_SHIM_GRANT_ACTIVE) {
-            if (now < gr->expires)
+            if (gr->pid || now < gr->expires)
                 continue;
             end_grant (gr, UFFD_SHIM_GRANT_EXPIRED, now);
             if (ended)
@@ -272,11 +272,13 @@ uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
 
 void
 uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *gr, pid_t pid, guint64 starttime,
-                          gboolean last, gint64 now)
+                          dev_t exe_dev, ino_t exe_ino, gboolean last, gint64 now)
 {
     g_return_if_fail (gr->state == UFFD_SHIM_GRANT_ACTIVE && gr->uses_left > 0);
     gr->pid = pid;
     gr->starttime = starttime;
+    gr->exe_dev = exe_dev;
+    gr->exe_ino = exe_ino;
     gr->uses_left--;
     if (gr->uses_left == 0 || last) {
         forget_ended (g, gr->name);
@@ -365,10 +367,12 @@ uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len)
         g_string_append_printf (out,
                                 "\nuuid=%s\ncreated=%" G_GINT64_FORMAT "\nexpires=%" G_GINT64_FORMAT
                                 "\nuses-left=%u\nuses-max=%u\npid=%d\nstarttime=%" G_GUINT64_FORMAT
+                                "\nexe-dev=%" G_GUINT64_FORMAT "\nexe-ino=%" G_GUINT64_FORMAT
                                 "\nstate=%s\nended=%" G_GINT64_FORMAT "\n",
                                 uuid, gr->created, gr->expires, gr->uses_left, gr->uses_max,
-                                (int) gr->pid, gr->starttime,
-                                uffd_shim_grant_state_name (gr->state), gr->ended);
+                                (int) gr->pid, gr->starttime, (guint64) gr->exe_dev,
+                                (guint64) gr->exe_ino, uffd_shim_grant_state_name (gr->state),
+                                gr->ended);
     }
     if (len)
         *len = out->len;
@@ -394,7 +398,7 @@ parse_grant (GKeyFile *kf, const char *grp)
     g_autofree char *name = g_key_file_get_string (kf, grp, "name", NULL);
     g_autofree char *uuid = g_key_file_get_string (kf, grp, "uuid", NULL);
     g_autofree char *state = g_key_file_get_string (kf, grp, "state", NULL);
-    gint64 created, expires, left, max, pid, start, ended;
+    gint64 created, expires, left, max, pid, start, ended, exe_dev = 0, exe_ino = 0;
     guint32 st = UFFD_SHIM_GRANT_STATE_MAX_;
     UffdShimGrant *gr;
     guint8 u[UFFD_SHIM_UUID_LEN];
@@ -413,6 +417,12 @@ parse_grant (GKeyFile *kf, const char *grp)
         !get_i64 (kf, grp, "starttime", 0, G_MAXINT64, &start) ||
         !get_i64 (kf, grp, "ended", 0, G_MAXINT64 / 2, &ended))
         return NULL;
+    /* Not in the state files of earlier versions: absent means not recorded. */
+    if ((g_key_file_has_key (kf, grp, "exe-dev", NULL) &&
+         !get_i64 (kf, grp, "exe-dev", 0, G_MAXINT64, &exe_dev)) ||
+        (g_key_file_has_key (kf, grp, "exe-ino", NULL) &&
+         !get_i64 (kf, grp, "exe-ino", 0, G_MAXINT64, &exe_ino)))
+        return NULL;
     if ((st == UFFD_SHIM_GRANT_ACTIVE) != (left > 0))
         return NULL;
     gr = g_new0 (UffdShimGrant, 1);
@@ -424,6 +434,8 @@ parse_grant (GKeyFile *kf, const char *grp)
     gr->uses_max = (guint32) max;
     gr->pid = (pid_t) pid;
     gr->starttime = (guint64) start;
+    gr->exe_dev = (dev_t) exe_dev;
+    gr->exe_ino = (ino_t) exe_ino;
     gr->state = st;
     gr->ended = ended;
     return gr;

@@ -8,15 +8,28 @@
 #include <sys/types.h>
 #include "uffd-shim-proto.h"
 
+/*
+ * A grant's life (docs/design.md, "Grant lifecycle"): created by the hook at
+ * `migrate begin`; until its first hand-out it is unbound and ends at its
+ * expiry (the wall clock only ever ends a grant nobody used). The first
+ * hand-out binds it to that QEMU process (pid, start time, executable);
+ * from then on it serves that process only, for as long as libvirt shows
+ * the domain's incoming migration, and ends when libvirt no longer does
+ * (done), when that process exits (exited), at a LAST request or the close
+ * of a HOLD connection (exhausted), or at a revoke, which is refused while
+ * the migration is still going (in-use).
+ */
 typedef struct {
     char *name;
     guint8 uuid[UFFD_SHIM_UUID_LEN];
     gint64 created;     /* unix seconds */
-    gint64 expires;     /* unix seconds */
+    gint64 expires;     /* unix seconds; ends the grant only while it is unbound */
     guint32 uses_left;
     guint32 uses_max;
     pid_t pid;          /* QEMU bound at first use, 0 before */
     guint64 starttime;  /* that process's start time (clock ticks since boot) */
+    dev_t exe_dev;      /* and its executable (0/0: not recorded, an older state file) */
+    ino_t exe_ino;
     guint32 state;      /* enum uffd_shim_grant_state */
     gint64 ended;       /* when state left ACTIVE, unix seconds */
     /* Not persisted: where to look first (server.c). The pid the domain's
@@ -64,15 +77,18 @@ GPtrArray *uffd_shim_grants_all (UffdShimGrants *g);
 GPtrArray *uffd_shim_grants_unsorted (UffdShimGrants *g);
 guint uffd_shim_grants_active_count (UffdShimGrants *g);
 
-/* Ends every active grant whose lifetime passed (calls @ended for each) and
- * forgets old ended ones. Returns TRUE if anything changed. */
+/* Ends every active grant that is still unbound and whose lifetime passed
+ * (calls @ended for each) and forgets old ended ones. A bound grant never
+ * expires by the clock. Returns TRUE if anything changed. */
 gboolean uffd_shim_grants_expire (UffdShimGrants *g, gint64 now,
                                   void (*ended) (const UffdShimGrant *, gpointer), gpointer data);
 
-/* Records one use by @pid/@starttime; ends the grant (EXHAUSTED) when the
- * limit is reached or @last is set. */
+/* Records one use by the process @pid/@starttime running @exe_dev/@exe_ino,
+ * binding the grant to it; ends the grant (EXHAUSTED) when the limit is
+ * reached or @last is set. */
 void uffd_shim_grants_consume (UffdShimGrants *g, UffdShimGrant *grant, pid_t pid,
-                               guint64 starttime, gboolean last, gint64 now);
+                               guint64 starttime, dev_t exe_dev, ino_t exe_ino, gboolean last,
+                               gint64 now);
 
 /* The boot the state text is written in (the server reads
  * /proc/sys/kernel/random/boot_id and ignores state of another boot);

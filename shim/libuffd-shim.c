@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "protocol.h"
 #include "wire.h"
 
@@ -57,8 +58,8 @@ device_fd_ok (int fd)
     return 1;
 }
 
-EXPORT int
-uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason)
+int
+uffd_shim_get_device_held (const char *socket_path, uint32_t hints, int *conn, int *reason)
 {
     struct uffd_shim_request req = { 0 };
     struct uffd_shim_reply rep;
@@ -75,30 +76,37 @@ uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason
     if (s < 0)
         return fail (reason, UFFD_SHIM_R_NO_BROKER, -s);
     uffd_shim_hdr_init (&req.hdr, UFFD_SHIM_OP_GET_DEVICE, sizeof req, 0);
-    req.hints = (options & UFFD_SHIM_OPT_LAST) ? UFFD_SHIM_HINT_LAST : 0;
+    req.hints = hints;
     r = uffd_shim_wire_send (s, &req, sizeof req);
     if (r == 0)
         r = uffd_shim_wire_recv (s, buf, sizeof buf, &len, &dev);
-    close (s);
-    if (r < 0)
-        return fail (reason, r == -EPROTO ? UFFD_SHIM_R_BAD_REPLY : UFFD_SHIM_R_NO_BROKER, -r);
-    if (uffd_shim_parse_reply (buf, len, &rep) != UFFD_SHIM_OK) {
+    if (r == 0 && uffd_shim_parse_reply (buf, len, &rep) != UFFD_SHIM_OK)
+        r = -EPROTO;
+    else if (r == 0 && rep.status == UFFD_SHIM_OK && (dev < 0 || !device_fd_ok (dev)))
+        r = -EBADF;
+    if (r < 0 || rep.status != UFFD_SHIM_OK || !conn)
+        close (s);
+    if (r < 0 || rep.status != UFFD_SHIM_OK) {
         if (dev >= 0)
             close (dev);
-        return fail (reason, UFFD_SHIM_R_BAD_REPLY, EPROTO);
-    }
-    if (rep.status != UFFD_SHIM_OK) {
-        if (dev >= 0)
-            close (dev);
+        if (r == -EBADF)
+            return fail (reason, UFFD_SHIM_R_BAD_FD, EPROTO);
+        if (r < 0)
+            return fail (reason, r == -EPROTO ? UFFD_SHIM_R_BAD_REPLY : UFFD_SHIM_R_NO_BROKER, -r);
         return fail (reason, (int) rep.status, EPERM);
     }
-    if (dev < 0 || !device_fd_ok (dev)) {
-        if (dev >= 0)
-            close (dev);
-        return fail (reason, UFFD_SHIM_R_BAD_FD, EPROTO);
-    }
+    if (conn)
+        *conn = s;
     set_reason (reason, UFFD_SHIM_OK);
     return dev;
+}
+
+EXPORT int
+uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason)
+{
+    return uffd_shim_get_device_held (socket_path,
+                                      (options & UFFD_SHIM_OPT_LAST) ? UFFD_SHIM_HINT_LAST : 0,
+                                      NULL, reason);
 }
 
 static int

@@ -9,6 +9,15 @@
  * files are root-owned and not writable by the QEMU user. A peer is "the QEMU
  * of domain NAME" when the pid file names it, it holds the lock, and the
  * status XML names it too; the grant's UUID must match the status XML's.
+ *
+ * Whether that QEMU is receiving an incoming migration is in the same file:
+ * libvirt starts the "migration in" async job on the destination before it
+ * starts QEMU and records it in every status XML it writes while the job
+ * lasts, <job type='none' async='migration in' phase='...'/> as a child of
+ * <domstatus> (libvirt 9.0 and 11.3: phases prepare while precopy runs,
+ * finish when it completes, postcopy_failed while a paused postcopy waits
+ * for recovery). The job is gone once the migration has finished (the domain
+ * runs) or failed (QEMU is killed and the files removed).
  */
 #include "libvirt-record.h"
 
@@ -109,7 +118,8 @@ child (xmlNode *parent, const char *name)
  * substitution, no DTD loading and no network. What is taken: the root
  * element <domstatus> (no DOCTYPE) with its pid attribute, its first child
  * element <domain> in no namespace, and the full text of that element's
- * first <name> and first <uuid> in no namespace.
+ * first <name> and first <uuid> in no namespace; and whether its first child
+ * element <job> in no namespace has async="migration in".
  */
 gboolean
 uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec, GError **error)
@@ -141,6 +151,14 @@ uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *r
     uuid = node ? xmlNodeGetContent (node) : NULL;
     node = child (dom, "name");
     name = node ? xmlNodeGetContent (node) : NULL;
+    node = child (root, "job");
+    if (node) {
+        xmlChar *async = xmlGetNoNsProp (node, BAD_CAST "async");
+        rec->incoming = async && xmlStrEqual (async, BAD_CAST "migration in");
+        xmlFree (async);
+    } else {
+        rec->incoming = FALSE;
+    }
     if (!pid || !g_ascii_string_to_unsigned ((char *) pid, 10, 1, G_MAXINT32, &v, NULL) ||
         !uuid || !uffd_shim_uuid_parse (g_strstrip ((char *) uuid), rec->uuid) || !name ||
         strlen ((char *) name) >= sizeof rec->name) {
@@ -209,9 +227,11 @@ same_version (const UffdShimStatusCache *c, const struct stat *st)
  * the same size within one clock tick would not show; only root can write
  * the file and libvirt never does so). And the cached record is only used
  * for a request from the pid it names: one from any other process (a new
- * QEMU of the domain, a stranger) re-reads the file, and the fields kept
- * (pid, name, UUID) cannot change while that pid lives. The file is opened
- * and its owner and mode checked on every request.
+ * QEMU of the domain, a stranger) re-reads the file, and of the fields kept
+ * pid, name and UUID cannot change while that pid lives; the migration job
+ * changes only with a new version (libvirt saves the status XML at every
+ * job change). The file is opened and its owner and mode checked on every
+ * request.
  */
 gboolean
 uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,
@@ -231,6 +251,7 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
         close (fd);
         c->hits++;
         rec->status_pid = c->rec.status_pid;
+        rec->incoming = c->rec.incoming;
         memcpy (rec->uuid, c->rec.uuid, sizeof rec->uuid);
         memcpy (rec->name, c->rec.name, sizeof rec->name);
         return TRUE;
@@ -250,6 +271,7 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
     c->ctime = st.st_ctim;
     c->rec = fresh;
     rec->status_pid = fresh.status_pid;
+    rec->incoming = fresh.incoming;
     memcpy (rec->uuid, fresh.uuid, sizeof rec->uuid);
     memcpy (rec->name, fresh.name, sizeof rec->name);
     return TRUE;

@@ -12,6 +12,8 @@ typedef struct {
     pid_t pidfile_pid;   /* contents of RUNDIR/NAME.pid */
     pid_t lock_pid;      /* owner of the fcntl lock on it (libvirt leaves it with QEMU) */
     pid_t status_pid;    /* <domstatus pid=...> in RUNDIR/NAME.xml */
+    gboolean incoming;   /* <domstatus><job async='migration in'>: the domain is
+                          * receiving an incoming migration */
     guint8 uuid[UFFD_SHIM_UUID_LEN]; /* <domstatus><domain><uuid> */
     char name[UFFD_SHIM_NAME_MAX];   /* <domstatus><domain><name> */
 } UffdShimLibvirtRecord;

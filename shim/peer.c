@@ -116,6 +116,41 @@ uffd_shim_proc_starttime (pid_t pid)
     return t;
 }
 
+/* PF_EXITING (include/linux/sched.h): set when the task entered do_exit(),
+ * before its files are closed. */
+#define PROC_PF_EXITING 0x4u
+
+int
+uffd_shim_proc_alive (pid_t pid, guint64 starttime)
+{
+    char path[64], buf[1024];
+    guint64 t = 0, flags = 0;
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    g_snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? FALSE : -1;
+    n = read (fd, buf, sizeof buf - 1);
+    close (fd);
+    if (n < 0)
+        return errno == ESRCH ? FALSE : -1;
+    buf[n] = '\0';
+    if (!uffd_shim_parse_proc_starttime (buf, &t))
+        return -1;
+    if (t != starttime)
+        return FALSE;
+    /* After the comm: " S ppid pgrp session tty tpgid flags". A zombie (Z,
+     * X) or a task already exiting is gone for our purposes. */
+    p = strrchr (buf, ')');
+    if (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' ||
+        sscanf (p + 3, " %*d %*d %*d %*d %*d %" G_GUINT64_FORMAT, &flags) != 1)
+        return p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X') ? FALSE : -1;
+    return (flags & PROC_PF_EXITING) ? FALSE : TRUE;
+}
+
 static int
 peer_pidfd (int sock, pid_t pid)
 {

@@ -39,4 +39,10 @@ gboolean uffd_shim_parse_proc_starttime (const char *stat, guint64 *out);
 /* Start time of @pid from /proc, or 0 if it is gone. */
 guint64 uffd_shim_proc_starttime (pid_t pid);
 
+/* Is the process @pid with start time @starttime still running? TRUE, FALSE
+ * (gone, or its pid now names another process), or -1 when /proc could not
+ * be read for another reason (e.g. no fd left): only FALSE is an answer to
+ * act on. */
+int uffd_shim_proc_alive (pid_t pid, guint64 starttime);
+
 #endif

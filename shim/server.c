@@ -54,7 +54,8 @@ struct UffdShimServer {
     char *state_path, *state_tmp;
     char boot_id[40];           /* this boot's /proc/sys/kernel/random/boot_id, or "" */
     gboolean dirty;             /* hand-outs not yet in the state file (flush_state) */
-    GHashTable *clients; /* Client* set */
+    GHashTable *clients; /* Client* set: connections with a request to come or being served */
+    GHashTable *holders; /* grant name -> Client*: HOLD connections, one per active grant */
     gint64 started;
     guint64 handed_out, denied, dropped;
 };
@@ -64,6 +65,7 @@ typedef struct {
     int fd;
     guint16 version; /* of the request, once its header was read; replies use it */
     gboolean admin;
+    char *hold;      /* set by a HOLD hand-out: the grant this connection now holds */
     guint io_src;
     guint timeout_src;
 } Client;
@@ -84,6 +86,7 @@ client_free (gpointer p)
     if (c->timeout_src)
         g_source_remove (c->timeout_src);
     close (c->fd);
+    g_free (c->hold);
     g_free (c);
 }
 
@@ -238,36 +241,82 @@ unreadable:
     return TRUE;
 }
 
+/* Every end of a grant goes through here: one audit line, and the grant's
+ * HOLD connection (if any) is closed, the client's cue to close the
+ * userfaultfd it kept for the switch. */
 static void
-audit_ended (const UffdShimGrant *g, gpointer data)
+grant_ended (UffdShimServer *s, const UffdShimGrant *g, const char *note)
 {
     char uuid[37];
 
     uffd_shim_uuid_format (g->uuid, uuid);
-    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s", g->name, uuid,
-                     uffd_shim_grant_state_name (g->state));
+    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s%s%s", g->name, uuid,
+                     uffd_shim_grant_state_name (g->state), note ? " " : "", note ? note : "");
+    g_hash_table_remove (s->holders, g->name);
 }
 
-/* Once a second: expire grants, end those whose QEMU exited. */
+static void
+on_expired (const UffdShimGrant *g, gpointer data)
+{
+    grant_ended (data, g, NULL);
+}
+
+/* Ends the active grant @name with @state (the caller checked it exists). */
+static void
+end_grant (UffdShimServer *s, const char *name, guint32 state, const char *note)
+{
+    g_autofree char *n = g_strdup (name); /* @name may belong to the grant */
+
+    if (uffd_shim_grants_end (s->grants, n, state, now_s ()) == UFFD_SHIM_OK)
+        grant_ended (s, uffd_shim_grants_lookup (s->grants, n), note);
+}
+
+static gboolean
+read_status (UffdShimServer *s, UffdShimGrant *g, pid_t pid, UffdShimLibvirtRecord *rec)
+{
+    return uffd_shim_libvirt_read_status_cached (s->cfg->libvirt_run_dir, g->name, pid,
+                                                 (UffdShimStatusCache **) &g->status_cache, rec,
+                                                 NULL);
+}
+
+/*
+ * Once a second: unbound grants past their lifetime expire; a bound grant
+ * ends when its QEMU is gone (exited) or libvirt's status XML no longer shows
+ * that QEMU's incoming migration (done: completed, converged in precopy,
+ * cancelled). The status XML is parsed again only when libvirt rewrote it.
+ */
 static gboolean
 on_tick (gpointer data)
 {
     UffdShimServer *s = data;
     gint64 now = now_s ();
-    gboolean changed = uffd_shim_grants_expire (s->grants, now, audit_ended, NULL);
-    GPtrArray *all = uffd_shim_grants_all (s->grants);
+    gboolean changed = uffd_shim_grants_expire (s->grants, now, on_expired, s);
+    GPtrArray *all = uffd_shim_grants_unsorted (s->grants);
+    g_autoptr (GPtrArray) ending = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GArray) why = g_array_new (FALSE, FALSE, sizeof (guint32));
 
     for (guint i = 0; i < all->len; i++) {
         UffdShimGrant *g = g_ptr_array_index (all, i);
-        if (g->state != UFFD_SHIM_GRANT_ACTIVE || !g->pid ||
-            uffd_shim_proc_starttime (g->pid) == g->starttime)
+        UffdShimLibvirtRecord rec = { 0 };
+        gboolean have;
+        int alive;
+        guint32 st;
+
+        if (g->state != UFFD_SHIM_GRANT_ACTIVE || !g->pid)
             continue;
-        uffd_shim_grants_end (s->grants, g->name, UFFD_SHIM_GRANT_EXITED, now);
-        audit_ended (g, NULL);
-        changed = TRUE;
-        break; /* the array may have changed; the rest waits a second */
+        alive = uffd_shim_proc_alive (g->pid, g->starttime);
+        have = alive == TRUE && read_status (s, g, g->pid, &rec);
+        switch (uffd_shim_policy_bound_verdict (g, alive, have ? &rec : NULL)) {
+        case UFFD_SHIM_BOUND_EXITED: st = UFFD_SHIM_GRANT_EXITED; break;
+        case UFFD_SHIM_BOUND_DONE: st = UFFD_SHIM_GRANT_DONE; break;
+        default: continue;
+        }
+        g_ptr_array_add (ending, g_strdup (g->name));
+        g_array_append_val (why, st);
     }
-    if (changed || s->dirty)
+    for (guint i = 0; i < ending->len; i++)
+        end_grant (s, g_ptr_array_index (ending, i), g_array_index (why, guint32, i), NULL);
+    if (changed || ending->len || s->dirty)
         save_or_warn (s);
     return G_SOURCE_CONTINUE;
 }
@@ -286,7 +335,7 @@ send_reply (int fd, guint16 version, uint32_t status, uint32_t count, int pass_f
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
     uffd_shim_hdr_init_version (&rep.hdr, version, UFFD_SHIM_OP_REPLY, sizeof rep, 0);
-    rep.status = status;
+    rep.status = uffd_shim_status_for_version (status, version);
     rep.count = count;
     if (pass_fd >= 0) {
         struct cmsghdr *c;
@@ -317,6 +366,7 @@ status_name (int st)
         "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
         "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
         "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
+        "not-migrating",
     };
     G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
     return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
@@ -373,6 +423,34 @@ emulator_ids (const UffdShimConfig *cfg)
     return ids;
 }
 
+/* The active grant already bound to @peer (same pid and start time), found
+ * in memory: such a request takes the fast path (see serve_get_device). */
+static UffdShimGrant *
+bound_grant (UffdShimServer *s, const UffdShimPeer *peer)
+{
+    GPtrArray *all = uffd_shim_grants_unsorted (s->grants);
+
+    for (guint i = 0; i < all->len; i++) {
+        UffdShimGrant *g = g_ptr_array_index (all, i);
+        if (g->state == UFFD_SHIM_GRANT_ACTIVE && uffd_shim_policy_bound_to (g, peer))
+            return g;
+    }
+    return NULL;
+}
+
+/*
+ * A GET_DEVICE request. For a peer no active grant is bound to yet, every
+ * fact is read: uid and executable first (cheap, no file I/O), then the
+ * grant whose libvirt pid file names the peer with its lock held by it, then
+ * that domain's status XML. For the QEMU a grant is already bound to (the
+ * same process: pid and start time, pinned by its pidfd until the reply is
+ * sent) the pid file and its lock are not read again: they named this very
+ * process when the grant was bound, and libvirt writes them for another
+ * process only after this one is gone, which the pidfd check catches. What
+ * can change while it lives is read as for anyone: its uids, its executable
+ * (compared with the one recorded at binding), and the status XML (still
+ * this pid, this UUID, still an incoming migration).
+ */
 static void
 serve_get_device (Client *c, const struct uffd_shim_request *req)
 {
@@ -386,6 +464,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     char uuid[37] = "-";
     int st, dev = -1;
     gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
+    gboolean hold = (req->hints & UFFD_SHIM_HINT_HOLD) != 0;
 
     if (!uffd_shim_peer_identify (c->fd, &peer, &e)) {
         uffd_shim_peer_clear (&peer);
@@ -395,28 +474,27 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         send_reply (c->fd, c->version, UFFD_SHIM_E_PEER_GONE, 0, -1);
         return;
     }
-    emus = emulator_ids (s->cfg);
     in.qemu_uid = s->cfg->qemu_uid;
     in.peer = &peer;
-    in.emulators = (const UffdShimFileId *) emus->data;
-    in.n_emulators = emus->len;
+    in.last = last;
     in.now = now_s ();
-    /* Only a peer of the QEMU user running an emulator is worth file I/O. */
-    st = uffd_shim_policy_decide (&in);
-    if (st == UFFD_SHIM_E_NOT_GRANTED) {
-        g = find_grant_for_pid (s, peer.pid);
-        if (g) {
-            in.grant = g;
-            in.domain_allowed = uffd_shim_config_domain_allowed (s->cfg, g->name);
-            /* An ended grant is refused whatever libvirt says: no need to read it. */
-            if (g->state == UFFD_SHIM_GRANT_ACTIVE &&
-                uffd_shim_libvirt_read_status_cached (s->cfg->libvirt_run_dir, g->name, peer.pid,
-                                                      (UffdShimStatusCache **) &g->status_cache,
-                                                      &rec, &e))
-                in.status = &rec;
-            st = uffd_shim_policy_decide (&in);
-        }
+    g = bound_grant (s, &peer);
+    if (!g || (!g->exe_dev && !g->exe_ino)) {
+        emus = emulator_ids (s->cfg);
+        in.emulators = (const UffdShimFileId *) emus->data;
+        in.n_emulators = emus->len;
     }
+    /* Only a peer of the QEMU user running an emulator is worth file I/O. */
+    if (!g && uffd_shim_policy_decide (&in) == UFFD_SHIM_E_NOT_GRANTED)
+        g = find_grant_for_pid (s, peer.pid);
+    in.grant = g;
+    if (g) {
+        in.domain_allowed = uffd_shim_config_domain_allowed (s->cfg, g->name);
+        /* An ended grant is refused whatever libvirt says: no need to read it. */
+        if (g->state == UFFD_SHIM_GRANT_ACTIVE && read_status (s, g, peer.pid, &rec))
+            in.status = &rec;
+    }
+    st = uffd_shim_policy_decide (&in);
     if (st == UFFD_SHIM_OK) {
         dev = open (DEVICE_PATH, O_RDWR | O_CLOEXEC);
         if (dev < 0) {
@@ -430,13 +508,16 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         uffd_shim_uuid_format (g->uuid, uuid);
     if (st == UFFD_SHIM_OK && send_reply (c->fd, c->version, UFFD_SHIM_OK, 0, dev)) {
         s->handed_out++;
-        uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, last, in.now);
+        uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, peer.exe_dev,
+                                  peer.exe_ino, last, in.now);
         uffd_shim_audit ("decision=grant reason=ok pid=%d uid=%d exe=%s domain=%s uuid=%s "
-                         "uses-left=%u last=%s",
+                         "uses-left=%u last=%s%s",
                          (int) peer.pid, (int) peer.uid, peer.exe, g->name, uuid, g->uses_left,
-                         last ? "yes" : "no");
+                         last ? "yes" : "no", hold ? " hold=yes" : "");
         if (g->state != UFFD_SHIM_GRANT_ACTIVE)
-            audit_ended (g, NULL);
+            grant_ended (s, g, NULL);
+        else if (hold)
+            c->hold = g_strdup (g->name);
         s->dirty = TRUE;
     } else {
         if (st == UFFD_SHIM_OK)
@@ -498,6 +579,28 @@ serve_status (Client *c)
         send_record (c->fd, &r, sizeof r);
 }
 
+/*
+ * Is @g serving the incoming migration of a live QEMU? Ending it then would
+ * make that migration fail at the switch to postcopy, after the source has
+ * paused the guest, so REVOKE and GRANT REPLACE are refused (in-use): the
+ * way to stop such a migration is to abort it on the source, and the grant
+ * ends with its QEMU. Only a grant known to be done with is let go: bound,
+ * and its QEMU gone or libvirt showing no incoming migration for it.
+ */
+static gboolean
+grant_in_use (UffdShimServer *s, UffdShimGrant *g)
+{
+    UffdShimLibvirtRecord rec = { 0 };
+    int alive;
+    gboolean have;
+
+    if (!g || g->state != UFFD_SHIM_GRANT_ACTIVE || !g->pid)
+        return FALSE;
+    alive = uffd_shim_proc_alive (g->pid, g->starttime);
+    have = alive == TRUE && read_status (s, g, g->pid, &rec);
+    return uffd_shim_policy_bound_verdict (g, alive, have ? &rec : NULL) == UFFD_SHIM_BOUND_KEEP;
+}
+
 static int
 serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
 {
@@ -513,9 +616,14 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         st = UFFD_SHIM_E_DOMAIN_DENIED;
     else if (life > 7 * 24 * 3600 || uses > 1000)
         st = UFFD_SHIM_E_INVALID;
+    else if ((req->hdr.flags & UFFD_SHIM_GRANT_REPLACE) &&
+             grant_in_use (s, uffd_shim_grants_lookup (s->grants, req->name)))
+        st = UFFD_SHIM_E_IN_USE;
     else
         st = uffd_shim_grants_add (s->grants, req->name, req->uuid, now_s (), life, uses,
                                    (req->hdr.flags & UFFD_SHIM_GRANT_REPLACE) != 0);
+    if (st == UFFD_SHIM_OK) /* a replaced grant's HOLD connection goes with it */
+        g_hash_table_remove (s->holders, req->name);
     if (st == UFFD_SHIM_OK && !save_state (s, &e)) {
         g_warning ("cannot save grant state: %s", e->message);
         uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
@@ -529,11 +637,20 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
 static int
 serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
 {
-    int st = uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
+    UffdShimGrant *g = uffd_shim_grants_lookup (s->grants, req->name);
+    int st;
 
+    if (!g || g->state != UFFD_SHIM_GRANT_ACTIVE)
+        st = UFFD_SHIM_E_NOT_FOUND;
+    else if (grant_in_use (s, g))
+        st = UFFD_SHIM_E_IN_USE;
+    else
+        st = UFFD_SHIM_OK;
     uffd_shim_audit ("grant-revoke domain=%s result=%s", req->name, status_name (st));
-    if (st == UFFD_SHIM_OK)
+    if (st == UFFD_SHIM_OK) {
+        end_grant (s, req->name, UFFD_SHIM_GRANT_REVOKED, NULL);
         save_or_warn (s);
+    }
     return st;
 }
 
@@ -588,6 +705,49 @@ close_received_fds (struct msghdr *msg)
             close (f);
         }
     }
+}
+
+/* A HOLD connection became readable: its client closed it (it took the
+ * userfaultfd it kept, or exited) or sent something it must not. Either
+ * way the grant has served its last request. */
+static gboolean
+on_holder_io (int fd, GIOCondition cond, gpointer data)
+{
+    Client *c = data;
+    UffdShimServer *s = c->srv;
+    UffdShimGrant *g = uffd_shim_grants_lookup (s->grants, c->hold);
+
+    c->io_src = 0; /* this source ends here */
+    if (g && g->state == UFFD_SHIM_GRANT_ACTIVE) {
+        /* A QEMU that exits closes it too. */
+        gboolean gone = uffd_shim_proc_alive (g->pid, g->starttime) == FALSE;
+
+        uffd_shim_grants_end (s->grants, c->hold,
+                              gone ? UFFD_SHIM_GRANT_EXITED : UFFD_SHIM_GRANT_EXHAUSTED, now_s ());
+        grant_ended (s, uffd_shim_grants_lookup (s->grants, c->hold),
+                     gone ? NULL : "(held connection closed)");
+        save_or_warn (s);
+    } else {
+        g_hash_table_remove (s->holders, c->hold);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* @c was served with HOLD: it leaves the clients (and their cap and
+ * deadline) and becomes its grant's holder, replacing an earlier one. */
+static void
+keep_holder (Client *c)
+{
+    UffdShimServer *s = c->srv;
+
+    g_hash_table_steal (s->clients, c);
+    if (c->io_src)
+        g_source_remove (c->io_src);
+    if (c->timeout_src)
+        g_source_remove (c->timeout_src);
+    c->timeout_src = 0;
+    c->io_src = g_unix_fd_add (c->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_holder_io, c);
+    g_hash_table_replace (s->holders, g_strdup (c->hold), c);
 }
 
 /* Reads and serves @c's request. FALSE if it has not arrived yet; TRUE if
@@ -649,6 +809,10 @@ client_serve (Client *c)
             return TRUE;
         }
         serve_get_device (c, &req);
+        if (c->hold) {
+            keep_holder (c);
+            return TRUE;
+        }
     }
     client_drop (c, NULL);
     return TRUE;
@@ -733,10 +897,11 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
                    "restart of the broker");
     uffd_shim_grants_set_boot_id (s->grants, s->boot_id);
     s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, client_free, NULL);
+    s->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, client_free);
     s->started = now_s ();
     if (!load_state (s, error))
         return NULL;
-    uffd_shim_grants_expire (s->grants, s->started, audit_ended, NULL);
+    uffd_shim_grants_expire (s->grants, s->started, on_expired, s);
     for (int i = 0; i < 2; i++)
         s->listen_src[i] = g_unix_fd_add (s->listen_fd[i], G_IO_IN, on_accept, s);
     s->tick_src = g_timeout_add_seconds (1, on_tick, s);
@@ -757,6 +922,7 @@ uffd_shim_server_free (UffdShimServer *s)
     }
     if (s->tick_src)
         g_source_remove (s->tick_src);
+    g_clear_pointer (&s->holders, g_hash_table_unref);
     g_clear_pointer (&s->clients, g_hash_table_unref);
     uffd_shim_grants_free (s->grants);
     g_free (s->state_path);

@@ -12,8 +12,9 @@
  *
  * Versions: the broker accepts requests of version 1 and 2 and answers in
  * the version of the request. Version 2 adds the HOLD hint, the LIST flag
- * ALL, status 19 (in-use) and grant state 5 (done); a version 1 message
- * that uses any of them is malformed.
+ * ALL, statuses 19 (in-use) and 20 (not-migrating) and grant state 5
+ * (done); a version 1 message that uses any of them is malformed, and a
+ * version 1 client is never sent them.
  *
  * Every message starts with struct uffd_shim_hdr. All integers are in host
  * byte order (both ends are on the same host). Reserved fields and unknown
@@ -122,7 +123,9 @@ enum uffd_shim_status {
     UFFD_SHIM_E_LIMIT           = 18, /* too many grants */
     UFFD_SHIM_E_IN_USE          = 19, /* (v2) REVOKE/GRANT REPLACE: the grant serves a
                                        * live QEMU's incoming migration */
-    UFFD_SHIM_STATUS_MAX_       = 20,
+    UFFD_SHIM_E_NOT_MIGRATING   = 20, /* (v2) libvirt shows no incoming migration of
+                                       * the domain (no "migration in" job) */
+    UFFD_SHIM_STATUS_MAX_       = 21,
 };
 
 /* Grant states in uffd_shim_grant_record.state. */

@@ -5,14 +5,37 @@
 
 Runs as root. Writes DIR/NAME.pid with its own pid and holds an fcntl write
 lock on it across exec (as libvirt's virPidFileAcquirePath does, the lock
-stays with the exec'd program), writes DIR/NAME.xml (<domstatus pid=...>),
-both root-owned, then drops to uid/gid with no supplementary groups and no
+stays with the exec'd program), writes DIR/NAME.xml (<domstatus pid=...>
+with the "migration in" job libvirt records while a domain receives an
+incoming migration; --not-incoming: a domain that just runs), both
+root-owned, then drops to uid/gid with no supplementary groups and no
 capabilities, and execs CMD. The broker cannot tell this from libvirt.
+tests/lib/common.sh's status_xml rewrites the status XML later.
 """
 import argparse
 import fcntl
 import os
 import sys
+
+
+def status_xml(name, uuid, pid, incoming):
+    """The parts of libvirt's status XML (9.0 .. 11.x) the broker reads."""
+    if incoming:
+        head = ("<domstatus state='paused' reason='migration' pid='%d'>\n"
+                "  <job type='none' async='migration in' phase='prepare' flags='0x0'>\n"
+                "  </job>\n") % pid
+    else:
+        head = "<domstatus state='running' reason='booted' pid='%d'>\n" % pid
+    return (head + "  <domain type='qemu' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
+            "  </domain>\n</domstatus>\n") % (name, uuid)
+
+
+def write_status(run_dir, name, xml):
+    """A new file renamed into place, as libvirt writes it."""
+    tmp = os.path.join(run_dir, name + ".xml.new")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(xml)
+    os.rename(tmp, os.path.join(run_dir, name + ".xml"))
 
 
 def main():
@@ -24,8 +47,17 @@ def main():
     ap.add_argument("--gid", type=int)
     ap.add_argument("--no-lock", action="store_true", help="write the pid file but hold no lock")
     ap.add_argument("--status-pid", type=int, help="pid to put in the status XML (default: own)")
+    ap.add_argument("--not-incoming", action="store_true",
+                    help="no incoming migration job in the status XML")
+    ap.add_argument("--status-only", action="store_true",
+                    help="only (re)write the status XML for --status-pid, as libvirt does when "
+                         "a domain's state changes, and exit")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
+    if a.status_only:
+        write_status(a.run_dir, a.name,
+                     status_xml(a.name, a.uuid, a.status_pid, not a.not_incoming))
+        return 0
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not cmd:
         ap.error("no command")
@@ -36,13 +68,8 @@ def main():
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, b"%d" % pid)
     os.set_inheritable(fd, True)  # the lock lives as long as this fd, in the exec'd program
-    xml = ("<domstatus state='running' reason='booted' pid='%d'>\n"
-           "  <domain type='qemu' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
-           "  </domain>\n</domstatus>\n") % (a.status_pid or pid, a.name, a.uuid)
-    tmp = os.path.join(a.run_dir, a.name + ".xml.new")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(xml)
-    os.rename(tmp, os.path.join(a.run_dir, a.name + ".xml"))
+    write_status(a.run_dir, a.name, status_xml(a.name, a.uuid, a.status_pid or pid,
+                                              not a.not_incoming))
     gid = a.gid if a.gid is not None else a.uid
     os.setgroups([])
     os.setresgid(gid, gid, gid)

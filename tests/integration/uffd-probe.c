@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Test probe: obtains a userfaultfd one way and checks whether it resolves a kernel-mode fault. */
 /*
- * usage: uffd-probe syscall|library|umo|device|qemu81 [--no-fault]
+ * usage: uffd-probe syscall|library|library-last|umo|device|qemu81 [--no-fault]
+ *        uffd-probe postcopy [--wait FILE]
  *   syscall  userfaultfd(2) with O_CLOEXEC (full mode), through glibc's syscall()
  *   device   open("/dev/userfaultfd", O_RDWR) + USERFAULTFD_IOC_NEW
  *   qemu81   what QEMU >= 8.1's uffd_open() does: open the device and keep it
@@ -9,6 +10,14 @@
  *            prints "mode: device|syscall" and "device-held: yes|no" (whether
  *            a /dev/userfaultfd fd is still open in the process afterwards)
  *   library  uffd_shim_userfaultfd() (broker when the kernel refuses)
+ *   library-last  the same with UFFD_SHIM_OPT_LAST
+ *   postcopy [--wait FILE]  the calls of QEMU's incoming postcopy, through
+ *            glibc's syscall() (what the preload serves): two probes with
+ *            O_CLOEXEC (each closed at once; "probe: ok|EPERM"), then, once
+ *            FILE exists (when given; at most 60 s), "kept-uffds: N" (open
+ *            userfaultfds of the process: what the preload kept for the
+ *            switch) and the switch-time userfaultfd, O_CLOEXEC|O_NONBLOCK,
+ *            which gets the fault check
  *   umo      userfaultfd(2) with UFFD_USER_MODE_ONLY
  * The fault check registers one missing page and read()s a pipe into it, so
  * the kernel itself (copy_to_user) faults on the page. A full uffd delivers
@@ -130,6 +139,46 @@ holds_device (void)
     return 0;
 }
 
+/* Open fds of this process that are userfaultfds. */
+static int
+count_uffds (void)
+{
+    char link[64], target[64];
+    int n = 0;
+
+    for (int fd = 0; fd < 1024; fd++) {
+        ssize_t l;
+        snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+        l = readlink (link, target, sizeof target - 1);
+        if (l > 0) {
+            target[l] = 0;
+            n += strcmp (target, "anon_inode:[userfaultfd]") == 0;
+        }
+    }
+    return n;
+}
+
+/* QEMU's incoming postcopy: probes at migrate-set-capabilities and ADVISE,
+ * then (after the source paused the guest) the real one at LISTEN. */
+static int
+postcopy_sequence (const char *wait_file)
+{
+    for (int i = 0; i < 2; i++) {
+        int u = (int) syscall (SYS_userfaultfd, O_CLOEXEC);
+        printf ("probe: %s\n", u >= 0 ? "ok" : errno == EPERM ? "EPERM" : strerror (errno));
+        if (u >= 0)
+            close (u);
+    }
+    if (wait_file) {
+        alarm (0);
+        for (int i = 0; i < 600 && access (wait_file, F_OK) < 0; i++)
+            usleep (100 * 1000);
+        alarm (20);
+    }
+    printf ("kept-uffds: %d\n", count_uffds ());
+    return (int) syscall (SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+}
+
 /* QEMU >= 8.1 util/userfaultfd.c uffd_open(): the device fd is cached. */
 static int
 qemu81_uffd_open (int flags)
@@ -170,11 +219,16 @@ main (int argc, char **argv)
         printf ("device-held: %s\n", holds_device () ? "yes" : "no");
     } else if (strcmp (argv[1], "library") == 0)
         uffd = uffd_shim_userfaultfd (O_CLOEXEC, 0, &reason);
-    else
+    else if (strcmp (argv[1], "library-last") == 0)
+        uffd = uffd_shim_userfaultfd (O_CLOEXEC, UFFD_SHIM_OPT_LAST, &reason);
+    else if (strcmp (argv[1], "postcopy") == 0) {
+        fault = 1;
+        uffd = postcopy_sequence (argc > 3 && strcmp (argv[2], "--wait") == 0 ? argv[3] : NULL);
+    } else
         return 3;
     if (uffd < 0) {
         int e = errno;
-        if (strcmp (argv[1], "library") == 0)
+        if (strncmp (argv[1], "library", 7) == 0)
             printf ("uffd: %s (reason %d: %s)\n", e == EPERM ? "EPERM" : strerror (e), reason,
                     uffd_shim_strreason (reason));
         else

@@ -121,6 +121,16 @@ launched() {
         --name "$name" --uuid "$uuid" --uid "$uid" "${opts[@]}" -- "$@"
 }
 
+# status_xml NAME UUID PID incoming|running: rewrite NAME's status XML in
+# $WORK/libvirt the way libvirt does when the domain's state changes
+# (incoming: receiving an incoming migration; running: the migration is over).
+status_xml() {
+    local inc=()
+    [ "$4" = incoming ] || inc=(--not-incoming)
+    python3 "$TESTS_DIR/integration/fake-libvirt-launch.py" --run-dir "$WORK/libvirt" \
+        --name "$1" --uuid "$2" --uid 0 --status-pid "$3" --status-only "${inc[@]}"
+}
+
 # audit: the private broker's audit lines so far.
 audit() { grep "audit: " "$BROKER_LOG" | sed 's/^.*audit: //'; }
 

@@ -34,17 +34,17 @@ test_consume_end_expire (void)
 
     uffd_shim_grants_add (g, "a", U1, 100, 60, 2, FALSE);
     gr = uffd_shim_grants_lookup (g, "a");
-    uffd_shim_grants_consume (g, gr, 42, 777, FALSE, 101);
+    uffd_shim_grants_consume (g, gr, 42, 777, 8, 1234, FALSE, 101);
     g_assert_cmpuint (gr->state, ==, UFFD_SHIM_GRANT_ACTIVE);
     g_assert_cmpint (gr->pid, ==, 42);
-    uffd_shim_grants_consume (g, gr, 42, 777, FALSE, 102);
+    uffd_shim_grants_consume (g, gr, 42, 777, 8, 1234, FALSE, 102);
     g_assert_cmpuint (gr->state, ==, UFFD_SHIM_GRANT_EXHAUSTED);
     g_assert_cmpuint (uffd_shim_grants_active_count (g), ==, 0);
 
     /* LAST ends it at once. */
     uffd_shim_grants_add (g, "b", U1, 100, 60, 8, FALSE);
     gr = uffd_shim_grants_lookup (g, "b");
-    uffd_shim_grants_consume (g, gr, 43, 1, TRUE, 101);
+    uffd_shim_grants_consume (g, gr, 43, 1, 8, 1234, TRUE, 101);
     g_assert_cmpuint (gr->state, ==, UFFD_SHIM_GRANT_EXHAUSTED);
 
     /* Revoke; then a new grant replaces the tombstone. */
@@ -55,10 +55,16 @@ test_consume_end_expire (void)
     uffd_shim_grants_add (g, "c", U1, 106, 60, 8, FALSE);
     g_assert_cmpuint (uffd_shim_grants_lookup (g, "c")->state, ==, UFFD_SHIM_GRANT_ACTIVE);
 
-    /* Expiry at exactly created + lifetime. */
+    /* Expiry at exactly created + lifetime, for a grant nobody used; a grant
+     * bound to a QEMU never expires by the clock. */
+    uffd_shim_grants_add (g, "d", U1, 100, 60, 8, FALSE);
+    uffd_shim_grants_consume (g, uffd_shim_grants_lookup (g, "d"), 44, 9, 8, 1234, FALSE, 101);
     g_assert_false (uffd_shim_grants_expire (g, 165, NULL, NULL));
     g_assert_true (uffd_shim_grants_expire (g, 166, NULL, NULL));
     g_assert_cmpuint (uffd_shim_grants_lookup (g, "c")->state, ==, UFFD_SHIM_GRANT_EXPIRED);
+    uffd_shim_grants_expire (g, 100 + 7 * 24 * 3600, NULL, NULL);
+    g_assert_cmpuint (uffd_shim_grants_lookup (g, "d")->state, ==, UFFD_SHIM_GRANT_ACTIVE);
+    g_assert_cmpint (uffd_shim_grants_end (g, "d", UFFD_SHIM_GRANT_DONE, 200), ==, UFFD_SHIM_OK);
     /* Tombstones are forgotten after an hour. */
     uffd_shim_grants_expire (g, 166 + UFFD_SHIM_TOMBSTONE_SECONDS + 1, NULL, NULL);
     g_assert_null (uffd_shim_grants_lookup (g, "c"));
@@ -77,7 +83,7 @@ test_roundtrip (void)
 
     uffd_shim_grants_add (g, "vm with spaces [x]", U1, 100, 60, 4, FALSE);
     gr = uffd_shim_grants_lookup (g, "vm with spaces [x]");
-    uffd_shim_grants_consume (g, gr, 1234, 5678, FALSE, 101);
+    uffd_shim_grants_consume (g, gr, 1234, 5678, 8, 1234, FALSE, 101);
     uffd_shim_grants_add (g, "gone", U2, 100, 60, 4, FALSE);
     uffd_shim_grants_end (g, "gone", UFFD_SHIM_GRANT_REVOKED, 102);
     data = uffd_shim_grants_to_data (g, &len);
@@ -87,6 +93,8 @@ test_roundtrip (void)
     g_assert_nonnull (gr);
     g_assert_cmpint (gr->pid, ==, 1234);
     g_assert_cmpuint (gr->starttime, ==, 5678);
+    g_assert_cmpuint (gr->exe_dev, ==, 8);
+    g_assert_cmpuint (gr->exe_ino, ==, 1234);
     g_assert_cmpuint (gr->uses_left, ==, 3);
     g_assert_cmpmem (gr->uuid, 16, U1, 16);
     g_assert_cmpuint (uffd_shim_grants_lookup (h, "gone")->state, ==, UFFD_SHIM_GRANT_REVOKED);
@@ -144,7 +152,8 @@ test_tombstone_cap (void)
             g_assert_cmpint (uffd_shim_grants_end (g, name, UFFD_SHIM_GRANT_REVOKED, 100 + i), ==,
                              UFFD_SHIM_OK);
         else
-            uffd_shim_grants_consume (g, uffd_shim_grants_lookup (g, name), 42, 7, FALSE, 100 + i);
+            uffd_shim_grants_consume (g, uffd_shim_grants_lookup (g, name), 42, 7, 8, 1234, FALSE,
+                                      100 + i);
         g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, <=, UFFD_SHIM_TOMBSTONE_MAX);
     }
     g_assert_cmpuint (uffd_shim_grants_unsorted (g)->len, ==, UFFD_SHIM_TOMBSTONE_MAX);

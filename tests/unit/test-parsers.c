@@ -75,6 +75,33 @@ test_status_xml (void)
     g_assert_cmpint (r.status_pid, ==, 4242);
     g_assert_cmpstr (r.name, ==, "vm1");
     g_assert_cmpuint (r.uuid[15], ==, 16);
+    g_assert_false (r.incoming);
+    /* The "migration in" job libvirt records on the destination; a job of
+     * another kind, a job element in a namespace or further down is not it. */
+    {
+        static const struct {
+            const char *job;
+            gboolean incoming;
+        } jobs[] = {
+            { "<job type='none' async='migration in' phase='prepare' flags='0x0'>"
+              "<migParams/></job>", TRUE },
+            { "<job type='none' async='migration in' phase='postcopy_failed'/>", TRUE },
+            { "<job type='none' async='migration out' phase='perform3'/>", FALSE },
+            { "<job type='destroy'/>", FALSE },
+            { "<job xmlns='urn:x' async='migration in'/>", FALSE },
+            { "<x><job async='migration in'/></x>", FALSE },
+            { "<job async='Migration In'/>", FALSE },
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS (jobs); i++) {
+            g_autofree char *x = g_strdup_printf (
+                "<domstatus state='paused' reason='migration' pid='9'>%s<domain><name>vm1</name>"
+                "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+                jobs[i].job);
+            r.incoming = !jobs[i].incoming;
+            g_assert_true (uffd_shim_parse_status_xml (x, strlen (x), &r, NULL));
+            g_assert_cmpint (r.incoming, ==, jobs[i].incoming);
+        }
+    }
     for (gsize i = 0; i < G_N_ELEMENTS (bad); i++) {
         g_autoptr (GError) e = NULL;
         g_assert_false (uffd_shim_parse_status_xml (bad[i], strlen (bad[i]), &r, &e));

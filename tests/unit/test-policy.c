@@ -34,6 +34,7 @@ setup (Fixture *f, gconstpointer data)
     f->grant.expires = 1000;
     f->grant.uses_left = f->grant.uses_max = 3;
     f->status.status_pid = 4000;
+    f->status.incoming = TRUE;
     memcpy (f->status.uuid, U1, 16);
     strcpy (f->status.name, "vm1");
     f->in.qemu_uid = 64055;
@@ -108,6 +109,8 @@ test_grant_states (Fixture *f, gconstpointer data)
     setup (f, NULL);
     f->grant.uses_left = 0;
     g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_EXHAUSTED);
+    f->grant.state = UFFD_SHIM_GRANT_DONE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_MIGRATING);
     setup (f, NULL);
     f->in.domain_allowed = FALSE;
     g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_DOMAIN_DENIED);
@@ -127,6 +130,99 @@ test_libvirt_record (Fixture *f, gconstpointer data)
     setup (f, NULL);
     f->status.uuid[15] ^= 1;
     g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_UUID_MISMATCH);
+    /* Only the QEMU of a domain receiving an incoming migration. */
+    setup (f, NULL);
+    f->status.incoming = FALSE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_MIGRATING);
+    f->grant.pid = 4000;
+    f->grant.starttime = 99;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_MIGRATING);
+}
+
+/* The last use is kept for the LAST request: a grant cannot run out
+ * before the switch-time request. */
+static void
+test_last_use_reserved (Fixture *f, gconstpointer data)
+{
+    f->grant.uses_left = 1;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_EXHAUSTED);
+    f->in.last = TRUE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+    f->grant.uses_left = 2;
+    f->in.last = FALSE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+}
+
+/*
+ * Never fail at the switch: for the QEMU the grant is bound to, nothing that
+ * can change during a long precopy is held against it: not the clock, not
+ * the allow/deny lists, not the emulator binary replaced on disk. Everyone
+ * else still meets every check.
+ */
+static void
+test_bound_switch (Fixture *f, gconstpointer data)
+{
+    f->grant.pid = 4000;
+    f->grant.starttime = 99;
+    f->grant.exe_dev = 8;
+    f->grant.exe_ino = 1234;
+    f->in.now = f->grant.expires + 3600 * 24;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+    f->in.domain_allowed = FALSE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+    /* The package replaced the emulator: the configured path is a new inode,
+     * the running QEMU still runs the one it was bound with. */
+    f->emu.ino = 5678;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+    /* But an exec into anything else is a different executable. */
+    f->peer.exe_ino = 5678;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_WRONG_EXE);
+    f->peer.exe_ino = 1234;
+    /* uids, the status XML and the migration are still checked. */
+    f->peer.uids[1] = 0;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_WRONG_UID);
+    f->peer.uids[1] = 64055;
+    f->status.incoming = FALSE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_MIGRATING);
+    f->status.incoming = TRUE;
+    f->status.status_pid = 4001;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_GRANTED);
+    f->status.status_pid = 4000;
+    /* A state file of an earlier version recorded no executable: the
+     * configured list decides. */
+    f->grant.exe_dev = f->grant.exe_ino = 0;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_WRONG_EXE);
+    f->emu.ino = 1234;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
+    /* Another process (a recycled pid, another QEMU) gets none of this. */
+    f->peer.starttime = 100;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_GRANTED);
+    f->grant.pid = 0;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_EXPIRED);
+    f->in.now = 500;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_DOMAIN_DENIED);
+}
+
+static void
+test_bound_verdict (Fixture *f, gconstpointer data)
+{
+    f->grant.pid = 4000;
+    f->grant.starttime = 99;
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, TRUE, &f->status), ==,
+                     UFFD_SHIM_BOUND_KEEP);
+    /* Unknown liveness or an unreadable status XML never end a grant. */
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, -1, NULL), ==, UFFD_SHIM_BOUND_KEEP);
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, TRUE, NULL), ==,
+                     UFFD_SHIM_BOUND_KEEP);
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, FALSE, &f->status), ==,
+                     UFFD_SHIM_BOUND_EXITED);
+    f->status.incoming = FALSE;
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, TRUE, &f->status), ==,
+                     UFFD_SHIM_BOUND_DONE);
+    f->status.incoming = TRUE;
+    f->status.status_pid = 4001;
+    g_assert_cmpint (uffd_shim_policy_bound_verdict (&f->grant, TRUE, &f->status), ==,
+                     UFFD_SHIM_BOUND_DONE);
 }
 
 static void
@@ -151,5 +247,8 @@ main (int argc, char **argv)
     ADD ("/policy/grant-states", test_grant_states);
     ADD ("/policy/libvirt-record", test_libvirt_record);
     ADD ("/policy/bound-process", test_bound);
+    ADD ("/policy/last-use-reserved", test_last_use_reserved);
+    ADD ("/policy/bound-switch", test_bound_switch);
+    ADD ("/policy/bound-verdict", test_bound_verdict);
     return g_test_run ();
 }
