@@ -47,7 +47,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         check_version_rule (data, size, r);
         if (r == UFFD_SHIM_OK) {
             g_assert_cmpuint (size, ==, sizeof enc);
-            uffd_shim_hdr_init (&enc.hdr, UFFD_SHIM_OP_GET_DEVICE, sizeof enc, 0);
+            uffd_shim_hdr_init_version (&enc.hdr, in.hdr.version,
+                                        UFFD_SHIM_OP_GET_DEVICE, sizeof enc, 0);
             enc.hints = in.hints;
             g_assert_cmpuint (in.hints & ~UFFD_SHIM_HINTS_ALL, ==, 0);
             g_assert_cmpmem (&enc, sizeof enc, data, size);
@@ -63,7 +64,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             g_assert_cmpuint (in.status, <, UFFD_SHIM_STATUS_MAX_);
             g_assert_cmpuint (in.count, <=, UFFD_SHIM_MAX_GRANTS);
             g_assert_nonnull (uffd_shim_reason_text ((int) in.status));
-            uffd_shim_hdr_init (&enc.hdr, UFFD_SHIM_OP_REPLY, sizeof enc, 0);
+            uffd_shim_hdr_init_version (&enc.hdr, in.hdr.version,
+                                        UFFD_SHIM_OP_REPLY, sizeof enc, 0);
             enc.status = in.status;
             enc.count = in.count;
             g_assert_cmpmem (&enc, sizeof enc, data, size);
@@ -95,7 +97,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             default:
                 g_assert_not_reached ();
             }
-            uffd_shim_hdr_init (&enc.hdr, in.hdr.op, sizeof enc, in.hdr.flags);
+            uffd_shim_hdr_init_version (&enc.hdr, in.hdr.version,
+                                        in.hdr.op, sizeof enc, in.hdr.flags);
             memcpy (enc.uuid, in.uuid, sizeof enc.uuid);
             enc.lifetime_s = in.lifetime_s;
             enc.uses = in.uses;
@@ -115,7 +118,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         if (r == UFFD_SHIM_OK) {
             g_assert_true (uffd_shim_name_valid (in.name));
             g_assert_cmpuint (in.uses_left, <=, in.uses_max);
-            uffd_shim_hdr_init (&enc.hdr, UFFD_SHIM_OP_RECORD, sizeof enc, 0);
+            uffd_shim_hdr_init_version (&enc.hdr, in.hdr.version,
+                                        UFFD_SHIM_OP_RECORD, sizeof enc, 0);
             memcpy (enc.uuid, in.uuid, sizeof enc.uuid);
             enc.created = in.created;
             enc.expires = in.expires;
@@ -134,7 +138,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         g_assert_true (r == UFFD_SHIM_OK || r == UFFD_SHIM_E_PROTOCOL || r == UFFD_SHIM_E_VERSION);
         check_version_rule (data, size, r);
         if (r == UFFD_SHIM_OK) {
-            uffd_shim_hdr_init (&enc.hdr, UFFD_SHIM_OP_RECORD, sizeof enc, 0);
+            uffd_shim_hdr_init_version (&enc.hdr, in.hdr.version,
+                                        UFFD_SHIM_OP_RECORD, sizeof enc, 0);
             enc.pid = in.pid;
             enc.grants = in.grants;
             enc.started = in.started;
