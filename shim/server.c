@@ -242,9 +242,10 @@ static void
 audit_ended (const UffdShimGrant *g, gpointer data)
 {
     char uuid[37];
+    g_autofree char *name = uffd_shim_log_value (g->name);
 
     uffd_shim_uuid_format (g->uuid, uuid);
-    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s", g->name, uuid,
+    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s", name, uuid,
                      uffd_shim_grant_state_name (g->state));
 }
 
@@ -384,14 +385,17 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     UffdShimPolicyInput in = { 0 };
     UffdShimGrant *g = NULL;
     char uuid[37] = "-";
+    g_autofree char *exe = NULL, *domain = NULL;
     int st, dev = -1;
     gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
 
     if (!uffd_shim_peer_identify (c->fd, &peer, &e)) {
+        g_autofree char *detail = uffd_shim_log_value (e->message);
+
         uffd_shim_peer_clear (&peer);
         s->denied++;
-        uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- (%s)",
-                         (int) peer.pid, e->message);
+        uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- uuid=- "
+                         "detail=%s", (int) peer.pid, detail);
         send_reply (c->fd, c->version, UFFD_SHIM_E_PEER_GONE, 0, -1);
         return;
     }
@@ -428,12 +432,14 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     }
     if (g)
         uffd_shim_uuid_format (g->uuid, uuid);
+    exe = uffd_shim_log_value (peer.exe_known ? peer.exe : NULL);
+    domain = uffd_shim_log_value (g ? g->name : NULL);
     if (st == UFFD_SHIM_OK && send_reply (c->fd, c->version, UFFD_SHIM_OK, 0, dev)) {
         s->handed_out++;
         uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, last, in.now);
         uffd_shim_audit ("decision=grant reason=ok pid=%d uid=%d exe=%s domain=%s uuid=%s "
                          "uses-left=%u last=%s",
-                         (int) peer.pid, (int) peer.uid, peer.exe, g->name, uuid, g->uses_left,
+                         (int) peer.pid, (int) peer.uid, exe, domain, uuid, g->uses_left,
                          last ? "yes" : "no");
         if (g->state != UFFD_SHIM_GRANT_ACTIVE)
             audit_ended (g, NULL);
@@ -443,8 +449,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
             st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
         s->denied++;
         uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
-                         status_name (st), (int) peer.pid, (int) peer.uid, peer.exe,
-                         g ? g->name : "-", uuid);
+                         status_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
         send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
     }
     if (dev >= 0)
@@ -505,6 +510,7 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
     guint32 life = req->lifetime_s ? req->lifetime_s : cfg->grant_lifetime_s;
     guint32 uses = req->uses ? req->uses : cfg->grant_uses;
     g_autoptr (GError) e = NULL;
+    g_autofree char *name = NULL;
     char uuid[37];
     int st;
 
@@ -521,8 +527,9 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
         st = UFFD_SHIM_E_STATE;
     }
-    uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", req->name,
-                     uuid, life, uses, status_name (st));
+    name = uffd_shim_log_value (req->name);
+    uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", name, uuid,
+                     life, uses, status_name (st));
     return st;
 }
 
@@ -530,8 +537,9 @@ static int
 serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
 {
     int st = uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
+    g_autofree char *name = uffd_shim_log_value (req->name);
 
-    uffd_shim_audit ("grant-revoke domain=%s result=%s", req->name, status_name (st));
+    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, status_name (st));
     if (st == UFFD_SHIM_OK)
         save_or_warn (s);
     return st;

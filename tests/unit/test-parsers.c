@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "libvirt-record.h"
+#include "log.h"
 #include "peer.h"
 
 static void
@@ -227,6 +228,31 @@ test_status_cache (void)
     g_assert_cmpint (rmdir (dir), ==, 0);
 }
 
+static void
+check_value (const char *in, const char *want)
+{
+    g_autofree char *got = uffd_shim_log_value (in);
+
+    g_assert_cmpstr (got, ==, want);
+}
+
+static void
+test_log_value (void)
+{
+    check_value ("vm1", "vm1");
+    check_value ("/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-x86_64");
+    check_value (NULL, "-");
+    check_value ("-", "\"-\"");
+    check_value ("", "\"\"");
+    check_value ("a b", "\"a b\"");
+    check_value ("a=b", "\"a=b\"");
+    check_value ("say \"hi\"", "\"say \\\"hi\\\"\"");
+    check_value ("back\\slash", "\"back\\\\slash\"");
+    check_value ("/q\naudit: x=y", "\"/q\\naudit: x=y\"");
+    check_value ("tab\there\x1b", "\"tab\\there\\033\"");
+    check_value ("caf\xc3\xa9", "\"caf\\303\\251\"");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -237,5 +263,6 @@ main (int argc, char **argv)
     g_test_add_func ("/parsers/status-xml", test_status_xml);
     g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);
     g_test_add_func ("/parsers/status-cache", test_status_cache);
+    g_test_add_func ("/parsers/log-value", test_log_value);
     return g_test_run ();
 }
