@@ -22,7 +22,9 @@ typedef struct {
 } UffdShimPeer;
 
 /* Fills @p for the peer of the connected socket @sock. FALSE if the kernel
- * gives no credentials or the process is already gone. */
+ * gives no credentials or the process is already gone; the error's code is
+ * the status to answer with (UFFD_SHIM_E_PEER_GONE, or UFFD_SHIM_E_INTERNAL
+ * when the broker ran out of fds or memory). */
 gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
 
 /* TRUE if the process behind p->pidfd is still alive and still has the start
@@ -31,6 +33,15 @@ gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
 gboolean uffd_shim_peer_alive (const UffdShimPeer *p);
 
 void uffd_shim_peer_clear (UffdShimPeer *p);
+
+/* The status for a failed step of peer identification with errno @err:
+ * UFFD_SHIM_E_INTERNAL for the broker's own lack of fds or memory (EMFILE,
+ * ENFILE, ENOMEM, ENOBUFS), else UFFD_SHIM_E_PEER_GONE. Pure. */
+int uffd_shim_peer_errno_status (int err);
+
+/* Whether a failed getsockopt(SO_PEERPIDFD) with errno @err may fall back to
+ * pidfd_open(pid): only for ENOPROTOOPT, a kernel without the option. Pure. */
+gboolean uffd_shim_peer_pidfd_fallback (int err);
 
 /* Pure parsers of /proc text. */
 gboolean uffd_shim_parse_proc_uids (const char *status, uid_t out[4]);

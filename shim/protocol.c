@@ -191,7 +191,7 @@ uffd_shim_reason_text (int reason)
     case UFFD_SHIM_E_DOMAIN_DENIED: return "the domain is excluded by the broker's allow/deny lists";
     case UFFD_SHIM_E_UUID_MISMATCH: return "libvirt's record of the domain has another UUID than the grant";
     case UFFD_SHIM_E_PEER_GONE: return "caller exited while the broker decided";
-    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd";
+    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd or ran out of file descriptors";
     case UFFD_SHIM_E_NOT_ROOT: return "admin request from a non-root caller";
     case UFFD_SHIM_E_EXISTS: return "the domain already has a grant";
     case UFFD_SHIM_E_NOT_FOUND: return "no grant for the domain";

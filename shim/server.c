@@ -394,9 +394,9 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
 
         uffd_shim_peer_clear (&peer);
         s->denied++;
-        uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- uuid=- "
-                         "detail=%s", (int) peer.pid, detail);
-        send_reply (c->fd, c->version, UFFD_SHIM_E_PEER_GONE, 0, -1);
+        uffd_shim_audit ("decision=deny reason=%s pid=%d uid=- exe=- domain=- uuid=- detail=%s",
+                         status_name (e->code), (int) peer.pid, detail);
+        send_reply (c->fd, c->version, (uint32_t) e->code, 0, -1);
         return;
     }
     emus = emulator_ids (s->cfg);

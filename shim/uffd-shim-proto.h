@@ -113,7 +113,8 @@ enum uffd_shim_status {
     UFFD_SHIM_E_DOMAIN_DENIED   = 9,  /* domain excluded by the allow/deny lists */
     UFFD_SHIM_E_UUID_MISMATCH   = 10, /* libvirt's record has another UUID */
     UFFD_SHIM_E_PEER_GONE       = 11, /* peer exited (or pid recycled) during the decision */
-    UFFD_SHIM_E_INTERNAL        = 12, /* broker could not open the device */
+    UFFD_SHIM_E_INTERNAL        = 12, /* broker could not open the device, or lacked
+                                       * fds or memory to identify the peer */
     UFFD_SHIM_E_NOT_ROOT        = 13, /* admin request from a non-root peer */
     UFFD_SHIM_E_EXISTS          = 14, /* GRANT: domain already has a grant */
     UFFD_SHIM_E_NOT_FOUND       = 15, /* REVOKE: no grant for the domain */
