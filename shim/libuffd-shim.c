@@ -77,8 +77,14 @@ uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason
     uffd_shim_hdr_init (&req.hdr, UFFD_SHIM_OP_GET_DEVICE, sizeof req, 0);
     req.hints = (options & UFFD_SHIM_OPT_LAST) ? UFFD_SHIM_HINT_LAST : 0;
     r = uffd_shim_wire_send (s, &req, sizeof req);
-    if (r == 0)
-        r = uffd_shim_wire_recv (s, buf, sizeof buf, &len, &dev);
+    /* A broker refuses a uid it never serves as soon as it accepts it,
+     * maybe before the request arrived (send: EPIPE): read the answer. */
+    if (r == 0 || r == -EPIPE || r == -ECONNRESET) {
+        int rr = uffd_shim_wire_recv (s, buf, sizeof buf, &len, &dev);
+
+        if (r == 0 || rr == 0)
+            r = rr;
+    }
     close (s);
     if (r < 0)
         return fail (reason, r == -EPROTO ? UFFD_SHIM_R_BAD_REPLY : UFFD_SHIM_R_NO_BROKER, -r);

@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,26 @@ on_signal (gpointer loop)
 {
     g_main_loop_quit (loop);
     return G_SOURCE_CONTINUE;
+}
+
+/* Every client connection is an fd: take all the open-file limit allows
+ * (systemd's default soft limit is 1024, the hard one far higher). The
+ * server lowers max-clients to what fits (server.c). Under the shipped unit
+ * LimitNOFILE= sets both, and nothing is to be raised. */
+static void
+raise_nofile (void)
+{
+    struct rlimit rl;
+    rlim_t was;
+
+    if (getrlimit (RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &rl) < 0)
+        g_message ("cannot raise the open-file limit from %" G_GUINT64_FORMAT " to %"
+                   G_GUINT64_FORMAT ": %s", (guint64) was, (guint64) rl.rlim_max,
+                   g_strerror (errno));
 }
 
 static gboolean
@@ -115,6 +136,7 @@ main (int argc, char **argv)
         return 2;
     }
     umask (0077);
+    raise_nofile ();
     if (!open_sockets (&cfg, &client_fd, &admin_fd, &error)) {
         g_warning ("%s", error->message);
         return 1;
