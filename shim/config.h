@@ -47,6 +47,16 @@ gboolean uffd_shim_config_parse (UffdShimConfig *cfg, const char *data, gsize le
 /* Loads @path (a missing file means defaults when @missing_ok). */
 gboolean uffd_shim_config_load (UffdShimConfig *cfg, const char *path,
                                 gboolean missing_ok, GError **error);
+/* The same, resolving the QEMU user only if @resolve_user. */
+gboolean uffd_shim_config_load_full (UffdShimConfig *cfg, const char *path, gboolean missing_ok,
+                                     gboolean resolve_user, GError **error);
+
+/* Whether the running daemon (configuration @old) can take @next, parsed
+ * without resolving the QEMU user, on SIGHUP. Sockets, state directory, log,
+ * socket mode and max-grants need a restart; so does [qemu] user changed to a
+ * name (it is not looked up again). Sets next->qemu_uid. Pure. */
+gboolean uffd_shim_config_reload_check (const UffdShimConfig *old, UffdShimConfig *next,
+                                        GError **error);
 
 /* Domain filter used by broker policy and hook: deny wins, empty allow = all. */
 gboolean uffd_shim_config_domain_allowed (const UffdShimConfig *cfg, const char *name);

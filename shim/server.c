@@ -1006,6 +1006,12 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
 }
 
 void
+uffd_shim_server_reconfigure (UffdShimServer *s)
+{
+    clamp_clients (s);
+}
+
+void
 uffd_shim_server_free (UffdShimServer *s)
 {
     if (!s)
