@@ -11,14 +11,20 @@
  *     narrowing the window in which the pid could be recycled. Any other
  *     failure of SO_PEERPIDFD (the peer exited, no fd left) is a denial:
  *     falling back there would reopen that window on a kernel that closes it.
- *  3. /proc/PID/status (all four uids), /proc/PID/stat (start time) and
- *     /proc/PID/exe (the executable's device and inode) are read.
+ *  3. /proc/PID/status (all four uids, TracerPid, and the file's owner:
+ *     the kernel makes the files of a non-dumpable process root's, while
+ *     the /proc/PID directory itself keeps the process's euid),
+ *     /proc/PID/stat (start time) and /proc/PID/exe (the executable's
+ *     device and inode) are read.
  *  4. The decision is made from those facts plus libvirt's records.
- *  5. Before the device is sent, uffd_shim_peer_alive() checks that the
+ *  5. Before the device is sent, uffd_shim_peer_recheck() checks that the
  *     pidfd's process still runs and /proc/PID still shows the same start
  *     time. If the peer exited at any point, its pid may now belong to a
  *     different process whose /proc entries we may have read: the check
  *     fails and the request is denied (PEER_GONE). A recycled pid cannot pass.
+ *     It also reads again whether the peer is dumpable or traced: a process
+ *     of the same uid could ptrace a dumpable peer, or take its socket or
+ *     the device with pidfd_getfd(), and the policy refuses both.
  *     (Without SO_PEERPIDFD, a pid recycled between connect() and
  *     pidfd_open() is judged as the new process, which would then itself
  *     have to be the granted domain's lock-holding QEMU.)
@@ -114,11 +120,26 @@ uffd_shim_peer_pidfd_fallback (int err)
     return err == ENOPROTOOPT;
 }
 
-/* Reads /proc/PID/WHAT into @buf; 0 or an errno. */
+gboolean
+uffd_shim_parse_proc_tracer (const char *status, pid_t *out)
+{
+    const char *l = strstr (status, "\nTracerPid:");
+    unsigned long v;
+    char tail;
+
+    if (!l || sscanf (l + 11, " %lu%c", &v, &tail) != 2 || tail != '\n' || v > G_MAXINT32)
+        return FALSE;
+    *out = (pid_t) v;
+    return TRUE;
+}
+
+/* Reads /proc/PID/WHAT into @buf, and the file's owner into *owner if not
+ * NULL; 0 or an errno. */
 static int
-read_proc (pid_t pid, const char *what, char *buf, gsize cap)
+read_proc (pid_t pid, const char *what, char *buf, gsize cap, uid_t *owner)
 {
     char path[64];
+    struct stat st;
     ssize_t n;
     int fd, err;
 
@@ -126,6 +147,13 @@ read_proc (pid_t pid, const char *what, char *buf, gsize cap)
     fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno;
+    if (owner && fstat (fd, &st) < 0) {
+        err = errno;
+        close (fd);
+        return err;
+    }
+    if (owner)
+        *owner = st.st_uid;
     n = read (fd, buf, cap - 1);
     err = n < 0 ? errno : ESRCH;
     close (fd);
@@ -141,9 +169,26 @@ uffd_shim_proc_starttime (pid_t pid)
     char buf[1024];
     guint64 t = 0;
 
-    if (read_proc (pid, "stat", buf, sizeof buf) || !uffd_shim_parse_proc_starttime (buf, &t))
+    if (read_proc (pid, "stat", buf, sizeof buf, NULL) || !uffd_shim_parse_proc_starttime (buf, &t))
         return 0;
     return t;
+}
+
+/* /proc/PID/status into @buf, and from it whether the process is dumpable
+ * (its /proc files are not root's) and who traces it; 0 or an errno (-1:
+ * no TracerPid line). */
+static int
+read_exposure (pid_t pid, char *buf, gsize cap, gboolean *dumpable, pid_t *tracer)
+{
+    uid_t owner = 0;
+    int err = read_proc (pid, "status", buf, cap, &owner);
+
+    if (err)
+        return err;
+    if (!uffd_shim_parse_proc_tracer (buf, tracer))
+        return -1;
+    *dumpable = owner != 0;
+    return 0;
 }
 
 /* A pidfd for the peer of @sock, or -errno. */
@@ -203,11 +248,11 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     if ((err = peer_pidfd (sock, cred.pid)) < 0)
         return fail (error, -err, "pidfd of pid %d", (int) cred.pid);
     p->pidfd = err;
-    if ((err = read_proc (p->pid, "status", buf, sizeof buf)))
-        return fail (error, err, "/proc/%d/status", (int) p->pid);
+    if ((err = read_exposure (p->pid, buf, sizeof buf, &p->dumpable, &p->tracer)))
+        return fail (error, err > 0 ? err : 0, "/proc/%d/status", (int) p->pid);
     if (!uffd_shim_parse_proc_uids (buf, p->uids))
         return fail (error, 0, "/proc/%d/status", (int) p->pid);
-    if ((err = read_proc (p->pid, "stat", buf, sizeof buf)))
+    if ((err = read_proc (p->pid, "stat", buf, sizeof buf, NULL)))
         return fail (error, err, "/proc/%d/stat", (int) p->pid);
     if (!uffd_shim_parse_proc_starttime (buf, &p->starttime))
         return fail (error, 0, "/proc/%d/stat", (int) p->pid);
@@ -224,16 +269,28 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     return TRUE;
 }
 
-gboolean
-uffd_shim_peer_alive (const UffdShimPeer *p)
+int
+uffd_shim_peer_recheck (const UffdShimPeer *p)
 {
     /* A pidfd polls readable once its process has exited. (Signal 0 would
      * need CAP_KILL towards another uid, which the broker does not keep.) */
     struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+    char buf[4096];
+    gboolean dumpable = TRUE;
+    pid_t tracer = 0;
+    int err;
 
     if (p->pidfd < 0 || poll (&pfd, 1, 0) != 0)
-        return FALSE;
-    return uffd_shim_proc_starttime (p->pid) == p->starttime;
+        return UFFD_SHIM_E_PEER_GONE;
+    if ((err = read_exposure (p->pid, buf, sizeof buf, &dumpable, &tracer)))
+        return uffd_shim_peer_errno_status (err > 0 ? err : 0);
+    if (uffd_shim_proc_starttime (p->pid) != p->starttime)
+        return UFFD_SHIM_E_PEER_GONE;
+    if (tracer)
+        return UFFD_SHIM_E_TRACED;
+    if (dumpable)
+        return UFFD_SHIM_E_DUMPABLE;
+    return UFFD_SHIM_OK;
 }
 
 void

@@ -20,10 +20,15 @@
  * one a migration needs: it is asked for with the LAST hint.
  * On a denial it writes one line to stderr (QEMU's log) naming the reason and
  * returns the original error, so QEMU reports its usual message.
+ * From before it connects until the device is closed again QEMU is
+ * non-dumpable (libuffd-shim.c): no other process of its uid can attach
+ * to it and take the socket or the device meanwhile, and the broker refuses
+ * a dumpable or traced QEMU. The previous value comes back afterwards.
  * It links only libc, makes no allocation, and uses only socket, connect,
- * setsockopt, sendmsg/recvmsg, ioctl, fcntl, fstat and close, all permitted by
- * QEMU's -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,
- * resourcecontrol=deny seccomp filter.
+ * setsockopt, sendmsg/recvmsg, ioctl, fcntl, fstat, prctl (PR_GET_DUMPABLE,
+ * PR_SET_DUMPABLE) and close, all permitted by QEMU's -sandbox
+ * on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny
+ * seccomp filter.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -83,7 +88,7 @@ userfaultfd_via_broker (int flags)
         return -1;
     uffd = ioctl (dev, USERFAULTFD_IOC_NEW, flags);
     err = errno;
-    close (dev);
+    uffd_shim_put_device (dev);
     if (uffd < 0) {
         note ("USERFAULTFD_IOC_NEW failed", UFFD_SHIM_R_IOCTL);
         errno = err;

@@ -175,6 +175,14 @@ uffd_shim_parse_status_record (const void *buf, size_t len, struct uffd_shim_sta
     return out->reserved == 0 ? UFFD_SHIM_OK : UFFD_SHIM_E_PROTOCOL;
 }
 
+uint32_t
+uffd_shim_status_for_version (uint32_t status, uint16_t version)
+{
+    if (version == 1 && (status == UFFD_SHIM_E_DUMPABLE || status == UFFD_SHIM_E_TRACED))
+        return UFFD_SHIM_E_PEER_GONE;
+    return status;
+}
+
 const char *
 uffd_shim_reason_text (int reason)
 {
@@ -199,6 +207,8 @@ uffd_shim_reason_text (int reason)
     case UFFD_SHIM_E_STATE: return "the broker could not save its grant state";
     case UFFD_SHIM_E_LIMIT: return "too many grants";
     case UFFD_SHIM_E_IN_USE: return "the grant serves the incoming migration of a running QEMU";
+    case UFFD_SHIM_E_DUMPABLE: return "caller is dumpable: processes of its user could take the device from it";
+    case UFFD_SHIM_E_TRACED: return "caller is being traced";
     case UFFD_SHIM_R_NO_BROKER: return "the uffd-shim broker socket could not be reached";
     case UFFD_SHIM_R_BAD_REPLY: return "the broker's reply was malformed";
     case UFFD_SHIM_R_BAD_FD: return "the broker sent an fd that is not /dev/userfaultfd";

@@ -31,6 +31,11 @@ int uffd_shim_parse_status_record (const void *buf, size_t len,
  * the NUL zero, no '/' and no control characters. */
 int uffd_shim_name_valid (const char name[UFFD_SHIM_NAME_MAX]);
 
+/* The GET_DEVICE status to send a client of @version: a version 1 client is
+ * told 11 (peer-gone) instead of the version 2 codes 20 (dumpable) and 21
+ * (traced); everything else as it is. */
+uint32_t uffd_shim_status_for_version (uint32_t status, uint16_t version);
+
 /* English text for a status code or a library reason (uffd-shim.h). */
 const char *uffd_shim_reason_text (int reason);
 

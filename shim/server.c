@@ -426,7 +426,8 @@ status_name (int st)
     static const char *const names[] = {
         "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
         "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
-        "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
+        "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use", "dumpable",
+        "traced",
     };
     G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
     return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
@@ -536,8 +537,8 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (dev < 0) {
             g_warning ("cannot open " DEVICE_PATH ": %s", g_strerror (errno));
             st = UFFD_SHIM_E_INTERNAL;
-        } else if (!uffd_shim_peer_alive (&peer)) {
-            st = UFFD_SHIM_E_PEER_GONE;
+        } else {
+            st = uffd_shim_peer_recheck (&peer);
         }
     }
     if (g)
@@ -562,7 +563,8 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
                          (int) peer.pid, (int) peer.uid))
             uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
                              status_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
-        send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
+        send_reply (c->fd, c->version, uffd_shim_status_for_version ((uint32_t) st, c->version), 0,
+                    -1);
     }
     if (dev >= 0)
         close (dev);

@@ -12,8 +12,9 @@
  *
  * Versions: the broker accepts requests of version 1 and 2 and answers in
  * the version of the request. Version 2 adds the HOLD hint, the LIST flag
- * ALL, status 19 (in-use) and grant state 5 (done); a version 1 message
- * that uses any of them is malformed.
+ * ALL, status 19 (in-use), 20 (dumpable), 21 (traced) and grant state 5
+ * (done); a version 1 message that uses any of them is malformed, and a
+ * version 1 client is told 11 (peer-gone) instead of 20 or 21.
  *
  * Every message starts with struct uffd_shim_hdr. All integers are in host
  * byte order (both ends are on the same host). Reserved fields and unknown
@@ -123,7 +124,10 @@ enum uffd_shim_status {
     UFFD_SHIM_E_LIMIT           = 18, /* too many grants */
     UFFD_SHIM_E_IN_USE          = 19, /* (v2) REVOKE/GRANT REPLACE: the grant serves a
                                        * live QEMU's incoming migration */
-    UFFD_SHIM_STATUS_MAX_       = 20,
+    UFFD_SHIM_E_DUMPABLE        = 20, /* (v2) peer is dumpable: processes of its uid
+                                       * could ptrace it or take its fds */
+    UFFD_SHIM_E_TRACED          = 21, /* (v2) peer is being traced */
+    UFFD_SHIM_STATUS_MAX_       = 22,
 };
 
 /* Grant states in uffd_shim_grant_record.state. */

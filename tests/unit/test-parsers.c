@@ -27,6 +27,22 @@ test_proc_uids (void)
 }
 
 static void
+test_proc_tracer (void)
+{
+    pid_t t = -1;
+
+    g_assert_true (uffd_shim_parse_proc_tracer ("Name:\tqemu\nPid:\t7\nTracerPid:\t0\nUid:\t1\n", &t));
+    g_assert_cmpint (t, ==, 0);
+    g_assert_true (uffd_shim_parse_proc_tracer ("Name:\tqemu\nTracerPid:\t4242\nUid:\t1\n", &t));
+    g_assert_cmpint (t, ==, 4242);
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tqemu\nUid:\t1\n", &t));
+    g_assert_false (uffd_shim_parse_proc_tracer ("TracerPid:\t0\n", &t)); /* not after a newline */
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tx\nTracerPid:\t12x\n", &t));
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tx\nTracerPid:\t99999999999\n", &t));
+    /* A comm of "x\nTracerPid: 0" is escaped by the kernel, never a line. */
+}
+
+static void
 test_proc_starttime (void)
 {
     guint64 t = 0;
@@ -259,6 +275,7 @@ main (int argc, char **argv)
     g_test_init (&argc, &argv, NULL);
     g_test_add_func ("/parsers/proc-uids", test_proc_uids);
     g_test_add_func ("/parsers/proc-starttime", test_proc_starttime);
+    g_test_add_func ("/parsers/proc-tracer", test_proc_tracer);
     g_test_add_func ("/parsers/pidfile", test_pidfile);
     g_test_add_func ("/parsers/status-xml", test_status_xml);
     g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);

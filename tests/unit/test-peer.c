@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -42,24 +43,43 @@ test_errno_status (void)
     g_assert_cmpint (uffd_shim_peer_errno_status (0), ==, UFFD_SHIM_E_PEER_GONE);
 }
 
-/* A live peer (this process, over a socketpair) is identified. */
+/* A live peer (a child of another uid than root, over a socketpair) is
+ * identified; it passes the recheck only while it is not dumpable. */
 static void
 test_identify_self (void)
 {
-    UffdShimPeer p;
-    g_autoptr (GError) e = NULL;
-    int sv[2];
+    pid_t child = fork ();
+    int status;
 
-    g_assert_no_errno (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
-    g_assert_true (uffd_shim_peer_identify (sv[0], &p, &e));
-    g_assert_no_error (e);
-    g_assert_cmpint (p.pid, ==, getpid ());
-    g_assert_cmpint (p.uids[0], ==, getuid ());
-    g_assert_true (p.exe_known);
-    g_assert_true (uffd_shim_peer_alive (&p));
-    uffd_shim_peer_clear (&p);
-    close (sv[0]);
-    close (sv[1]);
+    if (child == 0) {
+        UffdShimPeer p;
+        g_autoptr (GError) e = NULL;
+        int sv[2];
+
+        /* Root's /proc files are root's whether it is dumpable or not. */
+        if (getuid () == 0 && (setresgid (65534, 65534, 65534) < 0 || setresuid (65534, 65534, 65534) < 0))
+            _exit (3);
+        prctl (PR_SET_DUMPABLE, 1, 0, 0, 0);
+        g_assert_no_errno (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+        g_assert_true (uffd_shim_peer_identify (sv[0], &p, &e));
+        g_assert_no_error (e);
+        g_assert_cmpint (p.pid, ==, getpid ());
+        g_assert_cmpint (p.uids[0], ==, getuid ());
+        g_assert_true (p.exe_known);
+        g_assert_true (p.dumpable);
+        g_assert_cmpint (p.tracer, ==, 0);
+        g_assert_cmpint (uffd_shim_peer_recheck (&p), ==, UFFD_SHIM_E_DUMPABLE);
+        g_assert_no_errno (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0));
+        g_assert_cmpint (uffd_shim_peer_recheck (&p), ==, UFFD_SHIM_OK);
+        uffd_shim_peer_clear (&p);
+        g_assert_true (uffd_shim_peer_identify (sv[0], &p, &e));
+        g_assert_false (p.dumpable);
+        uffd_shim_peer_clear (&p);
+        _exit (0);
+    }
+    g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 0);
 }
 
 /* With every fd of the broker taken, identification fails as internal, not
