@@ -46,12 +46,17 @@
  *
  * What this hook does:
  *  - migrate begin: if the domain is eligible (allow/deny lists, [hook]
- *    opt-in, metadata <uffd-shim:postcopy enabled=".."/>), open a grant for
- *    name+uuid (replacing an old one), and unless the emulator asks the
- *    broker natively, print the XML with LD_PRELOAD of the preload library
- *    added through qemu:env. Broker unreachable, grant refused, unreadable
- *    XML: exit 1 with one line on stderr: the incoming migration is refused
- *    before any guest state moves, instead of failing at the postcopy switch.
+ *    opt-in and domains; the incoming XML comes from the source host, so
+ *    its metadata <uffd-shim:postcopy enabled=".."/> can opt a domain out
+ *    but, unless [hook] metadata-opt-in, never in), open a grant for
+ *    name+uuid (replacing an old one, but never the grant of a domain of
+ *    that name whose QEMU runs here: its libvirt pid file is locked; that
+ *    migration is refused, as libvirt would refuse it), and unless the
+ *    emulator asks the broker natively, print the XML with LD_PRELOAD of
+ *    the preload library added through qemu:env. Broker unreachable, grant
+ *    refused, unreadable XML: exit 1 with one line on stderr: the incoming
+ *    migration is refused before any guest state moves, instead of failing
+ *    at the postcopy switch.
  *  - stopped end, release end: revoke the grant (no grant is fine). On a
  *    source host after a migration out there is none. Failures are logged.
  *  - everything else (reconnect included): drain stdin, exit 0.
@@ -257,6 +262,7 @@ hook_migrate_begin (const char *name)
     g_autoptr(UffdShimDomainInfo) info = NULL;
     g_autofree char *out = NULL;
     gsize out_len = 0;
+    pid_t running;
 
     if (!read_domain_xml (name, xml) || !load_config (&cfg))
         return 1;
@@ -265,9 +271,18 @@ hook_migrate_begin (const char *name)
         return 0;
     if (!parse_domain (name, xml, &info))
         return 1;
-    if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, (const char *const *) cfg.hook_domains,
-                               name, info->postcopy) != UFFD_SHIM_HOOK_GRANT)
+    if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, cfg.hook_metadata_opt_in,
+                               (const char *const *) cfg.hook_domains, name,
+                               info->postcopy) != UFFD_SHIM_HOOK_GRANT)
         return 0;
+    /* A migration naming a domain that runs here must not reset the grant
+     * of that domain's QEMU (libvirt refuses such a migration anyway). */
+    if (uffd_shim_hook_domain_running (cfg.libvirt_run_dir, name, &running)) {
+        hook_msg ("incoming migration of domain '%s' refused: a domain of that name runs on "
+                  "this host (QEMU pid %d holds %s/%s.pid); its userfaultfd grant is left alone",
+                  name, (int) running, cfg.libvirt_run_dir, name);
+        return 1;
+    }
 
     /* Everything that can fail without side effects comes before the grant. */
     if (!preload_xml (&cfg, xml, info, &out, &out_len) || !open_grant (&cfg, info))

@@ -38,6 +38,7 @@ uffd_shim_config_init_defaults (UffdShimConfig *cfg)
     cfg->allow_domains = g_new0 (char *, 1);
     cfg->deny_domains = g_new0 (char *, 1);
     cfg->hook_opt_in = FALSE;
+    cfg->hook_metadata_opt_in = FALSE;
     cfg->hook_domains = g_new0 (char *, 1);
     cfg->preload = g_strdup (UFFD_SHIM_PRELOAD_PATH);
     cfg->native_emulators = g_new0 (char *, 1);
@@ -90,6 +91,7 @@ static const KeySpec keys[] = {
     { "grants", "allow-domains", KEY_PATTERN_LIST, OFF (allow_domains), 0, 0 },
     { "grants", "deny-domains", KEY_PATTERN_LIST, OFF (deny_domains), 0, 0 },
     { "hook", "opt-in", KEY_BOOL, OFF (hook_opt_in), 0, 0 },
+    { "hook", "metadata-opt-in", KEY_BOOL, OFF (hook_metadata_opt_in), 0, 0 },
     { "hook", "domains", KEY_PATTERN_LIST, OFF (hook_domains), 0, 0 },
     { "hook", "preload", KEY_PATH, OFF (preload), 0, 0 },
     { "hook", "native-emulators", KEY_PATH_LIST, OFF (native_emulators), 0, 0 },

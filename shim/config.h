@@ -29,7 +29,9 @@ typedef struct {
     char **allow_domains;     /* glob patterns; empty = all */
     char **deny_domains;      /* glob patterns; deny wins */
     /* [hook] */
-    gboolean hook_opt_in;     /* only domains in hook_domains or with metadata */
+    gboolean hook_opt_in;     /* only domains in hook_domains (or, see below, with metadata) */
+    gboolean hook_metadata_opt_in; /* the incoming XML's <uffd-shim:postcopy enabled="yes"/>
+                                    * opts a domain in when hook_opt_in */
     char **hook_domains;      /* glob patterns the hook acts on when opt-in */
     char *preload;            /* preload library for QEMU without native support */
     char **native_emulators;  /* emulators known to ask the broker natively */
