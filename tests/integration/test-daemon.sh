@@ -133,7 +133,7 @@ PY
     unshare -m --propagation private bash -c '
         mount -n -t tmpfs -o mode=0755 tmpfs /dev && mknod -m 0666 /dev/null c 1 3 || exit 3
         python3 "$1" "$2" & sl=$!
-        sleep 0.5
+        for i in $(seq 100); do [ -S /dev/log ] && break; sleep 0.1; done
         rm -f "$5"
         "$3" --config "$4" --log syslog & d=$!
         for i in $(seq 50); do [ -S "$5" ] && break; sleep 0.1; done
