@@ -34,7 +34,7 @@ name_listed (const char *const *patterns, const char *name)
 }
 
 UffdShimHookDecision
-uffd_shim_hook_decide (gboolean domain_allowed, gboolean opt_in,
+uffd_shim_hook_decide (gboolean domain_allowed, gboolean opt_in, gboolean metadata_opt_in,
                        const char *const *hook_domains, const char *name,
                        UffdShimOptIn metadata)
 {
@@ -42,9 +42,13 @@ uffd_shim_hook_decide (gboolean domain_allowed, gboolean opt_in,
         return UFFD_SHIM_HOOK_SKIP_DENIED;
     if (metadata == UFFD_SHIM_OPT_IN_NO)
         return UFFD_SHIM_HOOK_SKIP_OPTED_OUT;
-    if (!opt_in || metadata == UFFD_SHIM_OPT_IN_YES)
+    if (!opt_in)
         return UFFD_SHIM_HOOK_GRANT;
     if (name != NULL && name_listed (hook_domains, name))
+        return UFFD_SHIM_HOOK_GRANT;
+    /* The incoming XML is the source host's word: it opts in only if this
+     * host's operator said it may. */
+    if (metadata == UFFD_SHIM_OPT_IN_YES && metadata_opt_in)
         return UFFD_SHIM_HOOK_GRANT;
     return UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN;
 }
@@ -60,7 +64,8 @@ uffd_shim_hook_decision_str (UffdShimHookDecision decision)
     case UFFD_SHIM_HOOK_SKIP_OPTED_OUT:
         return "opted out by <uffd-shim:postcopy enabled=\"no\"/>";
     case UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN:
-        return "not opted in ([hook] opt-in is set)";
+        return "not opted in ([hook] opt-in is set, the domain is not in [hook] domains, and "
+               "its own metadata counts only with [hook] metadata-opt-in)";
     }
     return "unknown";
 }
@@ -71,6 +76,23 @@ close_fd_p (int *fd)
 {
     if (*fd >= 0)
         close (*fd);
+}
+
+gboolean
+uffd_shim_hook_domain_running (const char *run_dir, const char *name, pid_t *pid)
+{
+    __attribute__ ((cleanup (close_fd_p))) int fd = -1;
+    g_autofree char *path = g_strdup_printf ("%s/%s.pid", run_dir, name);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    struct stat st;
+
+    fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    /* F_GETLK names the process holding a conflicting lock, if any. */
+    if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (fd, F_GETLK, &fl) < 0 ||
+        fl.l_type == F_UNLCK)
+        return FALSE;
+    *pid = fl.l_pid;
+    return TRUE;
 }
 
 /* Reads up to @len bytes (fewer only at end of file). Returns the count or -1. */

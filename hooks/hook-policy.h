@@ -16,14 +16,27 @@ typedef enum {
 
 /*
  * @domain_allowed: uffd_shim_config_domain_allowed() for @name.
- * @opt_in, @hook_domains: [hook] opt-in and domains (glob patterns).
- * @metadata: the domain's <uffd-shim:postcopy> element.
- * Deny wins: the allow/deny lists first, then an explicit enabled="no", then
- * (only in opt-in mode) a match in @hook_domains or enabled="yes".
+ * @opt_in, @metadata_opt_in, @hook_domains: [hook] opt-in, metadata-opt-in
+ * and domains (glob patterns).
+ * @metadata: the domain's <uffd-shim:postcopy> element, from the incoming
+ * domain XML, which the source host wrote.
+ * This host's policy decides; the metadata can only narrow it. Deny wins:
+ * the allow/deny lists first, then an explicit enabled="no"; then, in
+ * opt-in mode, a match in @hook_domains, or enabled="yes" only when
+ * @metadata_opt_in (the operator trusts the sources' metadata).
  */
 UffdShimHookDecision uffd_shim_hook_decide (gboolean domain_allowed, gboolean opt_in,
+                                            gboolean metadata_opt_in,
                                             const char *const *hook_domains,
                                             const char *name, UffdShimOptIn metadata);
+
+/*
+ * Does a QEMU of domain @name run on this host already: is
+ * @run_dir/@name.pid (libvirt's pid file, not a symlink) locked (libvirt's
+ * QEMU holds the lock for its life)? *pid: the lock's owner. Opens the file
+ * without blocking and reads nothing from it.
+ */
+gboolean uffd_shim_hook_domain_running (const char *run_dir, const char *name, pid_t *pid);
 
 const char *uffd_shim_hook_decision_str (UffdShimHookDecision decision);
 

@@ -46,8 +46,12 @@
  *
  * What this hook does:
  *  - migrate begin: if the domain is eligible (allow/deny lists, [hook]
- *    opt-in, metadata <uffd-shim:postcopy enabled=".."/>), open a grant for
- *    name+uuid (replacing an old one), and unless the emulator asks the
+ *    opt-in and domains; the incoming XML comes from the source host, so
+ *    its metadata <uffd-shim:postcopy enabled=".."/> can opt a domain out
+ *    but, unless [hook] metadata-opt-in, never in), open a grant for
+ *    name+uuid (replacing an old one, but never the grant of a domain of
+ *    that name whose QEMU runs here: its libvirt pid file is locked; libvirt
+ *    refuses such a migration itself), and unless the emulator asks the
  *    broker natively, print the XML with LD_PRELOAD of the preload library
  *    added through qemu:env.
  *  - stopped end, release end: revoke the grant (no grant is fine; a grant
@@ -298,6 +302,7 @@ hook_migrate_begin (const char *name)
     g_autofree char *out = NULL;
     gsize out_len = 0;
     gboolean granted;
+    pid_t running;
 
     /* Every early return leaves the XML unchanged (no output) and exits 0. */
     if (!read_domain_xml (name, xml))
@@ -311,9 +316,18 @@ hook_migrate_begin (const char *name)
         return 0;
     if (!parse_domain (name, xml, &info))
         return 0;
-    if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, (const char *const *) cfg.hook_domains,
-                               name, info->postcopy) != UFFD_SHIM_HOOK_GRANT)
+    if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, cfg.hook_metadata_opt_in,
+                               (const char *const *) cfg.hook_domains, name,
+                               info->postcopy) != UFFD_SHIM_HOOK_GRANT)
         return 0;
+    /* A migration naming a domain that runs here must not reset the grant
+     * of that domain's QEMU. libvirt refuses such a migration itself. */
+    if (uffd_shim_hook_domain_running (cfg.libvirt_run_dir, name, &running)) {
+        hook_msg ("incoming migration of domain '%s': a domain of that name runs on this host "
+                  "(QEMU pid %d holds %s/%s.pid); its userfaultfd grant is left alone and no "
+                  "grant is opened", name, (int) running, cfg.libvirt_run_dir, name);
+        return 0;
+    }
 
     if (!preload_xml (&cfg, xml, info, &out, &out_len))
         return 0;

@@ -13,4 +13,12 @@
  */
 int uffd_shim_get_device_held (const char *socket_path, uint32_t hints, int *conn, int *reason);
 
+/* The process is non-dumpable between a call to _enter and the matching
+ * _leave (nested; the previous value comes back at the outermost _leave).
+ * uffd_shim_get_device_held() enters on success (uffd_shim_put_device()
+ * leaves); the preload enters once more for as long as it keeps a
+ * userfaultfd for the switch. */
+void uffd_shim_nodump_enter (void);
+void uffd_shim_nodump_leave (void);
+
 #endif

@@ -38,6 +38,7 @@ uffd_shim_config_init_defaults (UffdShimConfig *cfg)
     cfg->allow_domains = g_new0 (char *, 1);
     cfg->deny_domains = g_new0 (char *, 1);
     cfg->hook_opt_in = FALSE;
+    cfg->hook_metadata_opt_in = FALSE;
     cfg->hook_domains = g_new0 (char *, 1);
     cfg->preload = g_strdup (UFFD_SHIM_PRELOAD_PATH);
     cfg->native_emulators = g_new0 (char *, 1);
@@ -90,6 +91,7 @@ static const KeySpec keys[] = {
     { "grants", "allow-domains", KEY_PATTERN_LIST, OFF (allow_domains), 0, 0 },
     { "grants", "deny-domains", KEY_PATTERN_LIST, OFF (deny_domains), 0, 0 },
     { "hook", "opt-in", KEY_BOOL, OFF (hook_opt_in), 0, 0 },
+    { "hook", "metadata-opt-in", KEY_BOOL, OFF (hook_metadata_opt_in), 0, 0 },
     { "hook", "domains", KEY_PATTERN_LIST, OFF (hook_domains), 0, 0 },
     { "hook", "preload", KEY_PATH, OFF (preload), 0, 0 },
     { "hook", "native-emulators", KEY_PATH_LIST, OFF (native_emulators), 0, 0 },
@@ -291,18 +293,67 @@ gboolean
 uffd_shim_config_load (UffdShimConfig *cfg, const char *path, gboolean missing_ok,
                        GError **error)
 {
+    return uffd_shim_config_load_full (cfg, path, missing_ok, TRUE, error);
+}
+
+gboolean
+uffd_shim_config_load_full (UffdShimConfig *cfg, const char *path, gboolean missing_ok,
+                            gboolean resolve_user, GError **error)
+{
     g_autofree char *data = NULL;
     gsize len = 0;
     g_autoptr (GError) e = NULL;
 
     if (!g_file_get_contents (path, &data, &len, &e)) {
         if (missing_ok && g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            return uffd_shim_config_parse (cfg, "", 0, TRUE, error);
+            return uffd_shim_config_parse (cfg, "", 0, resolve_user, error);
         g_propagate_prefixed_error (error, g_steal_pointer (&e), "%s: ", path);
         return FALSE;
     }
-    if (!uffd_shim_config_parse (cfg, data, len, TRUE, &e)) {
+    if (!uffd_shim_config_parse (cfg, data, len, resolve_user, &e)) {
         g_propagate_prefixed_error (error, g_steal_pointer (&e), "%s: ", path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+uffd_shim_config_reload_check (const UffdShimConfig *old, UffdShimConfig *next, GError **error)
+{
+    static const struct {
+        const char *key;
+        gsize offset;
+        gboolean is_uint;
+    } fixed[] = {
+        { "[broker] socket", G_STRUCT_OFFSET (UffdShimConfig, socket), FALSE },
+        { "[broker] admin-socket", G_STRUCT_OFFSET (UffdShimConfig, admin_socket), FALSE },
+        { "[broker] state-dir", G_STRUCT_OFFSET (UffdShimConfig, state_dir), FALSE },
+        { "[broker] log", G_STRUCT_OFFSET (UffdShimConfig, log), FALSE },
+        { "[broker] socket-mode", G_STRUCT_OFFSET (UffdShimConfig, socket_mode), TRUE },
+        { "[grants] max-grants", G_STRUCT_OFFSET (UffdShimConfig, max_grants), TRUE },
+    };
+    guint64 uid;
+
+    for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++) {
+        const void *a = (const char *) old + fixed[i].offset, *b = (const char *) next + fixed[i].offset;
+        gboolean same = fixed[i].is_uint ? *(const guint *) a == *(const guint *) b
+                                         : g_strcmp0 (*(char *const *) a, *(char *const *) b) == 0;
+
+        if (!same) {
+            g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                         "%s changed: that takes a restart", fixed[i].key);
+            return FALSE;
+        }
+    }
+    /* A name is not looked up again: the lookup may need NSS modules the
+     * running daemon can no longer load (seccomp). */
+    if (g_str_equal (next->qemu_user, old->qemu_user))
+        next->qemu_uid = old->qemu_uid;
+    else if (g_ascii_string_to_unsigned (next->qemu_user, 10, 1, G_MAXINT32, &uid, NULL))
+        next->qemu_uid = (uid_t) uid;
+    else {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "[qemu] user changed to the name '%s': give a uid, or restart", next->qemu_user);
         return FALSE;
     }
     return TRUE;

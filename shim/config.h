@@ -29,7 +29,9 @@ typedef struct {
     char **allow_domains;     /* glob patterns; empty = all */
     char **deny_domains;      /* glob patterns; deny wins */
     /* [hook] */
-    gboolean hook_opt_in;     /* only domains in hook_domains or with metadata */
+    gboolean hook_opt_in;     /* only domains in hook_domains (or, see below, with metadata) */
+    gboolean hook_metadata_opt_in; /* the incoming XML's <uffd-shim:postcopy enabled="yes"/>
+                                    * opts a domain in when hook_opt_in */
     char **hook_domains;      /* glob patterns the hook acts on when opt-in */
     char *preload;            /* preload library for QEMU without native support */
     char **native_emulators;  /* emulators known to ask the broker natively */
@@ -47,6 +49,16 @@ gboolean uffd_shim_config_parse (UffdShimConfig *cfg, const char *data, gsize le
 /* Loads @path (a missing file means defaults when @missing_ok). */
 gboolean uffd_shim_config_load (UffdShimConfig *cfg, const char *path,
                                 gboolean missing_ok, GError **error);
+/* The same, resolving the QEMU user only if @resolve_user. */
+gboolean uffd_shim_config_load_full (UffdShimConfig *cfg, const char *path, gboolean missing_ok,
+                                     gboolean resolve_user, GError **error);
+
+/* Whether the running daemon (configuration @old) can take @next, parsed
+ * without resolving the QEMU user, on SIGHUP. Sockets, state directory, log,
+ * socket mode and max-grants need a restart; so does [qemu] user changed to a
+ * name (it is not looked up again). Sets next->qemu_uid. Pure. */
+gboolean uffd_shim_config_reload_check (const UffdShimConfig *old, UffdShimConfig *next,
+                                        GError **error);
 
 /* Domain filter used by broker policy and hook: deny wins, empty allow = all. */
 gboolean uffd_shim_config_domain_allowed (const UffdShimConfig *cfg, const char *name);

@@ -84,6 +84,7 @@ uffd_shim_doctor_facts_new (void)
     f->apparmor_broker_loaded = -1;
     f->selinux_enforce = -1;
     f->selinux_module = -1;
+    f->yama_ptrace_scope = -1;
     return f;
 }
 
@@ -237,6 +238,59 @@ uffd_shim_doctor_parse_acl (const char *text)
         return UFFD_SHIM_DOCTOR_ACL_WITHOUT;
     }
     return UFFD_SHIM_DOCTOR_ACL_UNSET;
+}
+
+/* The value of key @key at the start of a line of @clean (comments
+ * stripped), up to the end of that line or of a [...] list; NULL if unset. */
+static char *
+conf_value (const char *clean, const char *key)
+{
+    char *found = NULL;
+
+    for (const char *p = clean; (p = strstr (p, key)) != NULL; p++) {
+        const char *q = p + strlen (key), *end;
+
+        if ((p != clean && p[-1] != '\n') || (*q != ' ' && *q != '\t' && *q != '='))
+            continue;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q++ != '=')
+            continue;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        end = *q == '[' ? strchr (q, ']') : strchr (q, '\n');
+        g_free (found); /* the last one counts */
+        found = end ? g_strndup (q, (gsize) (end - q + (*q == '['))) : g_strdup (q);
+    }
+    return found;
+}
+
+gboolean
+uffd_shim_doctor_parse_svirt_off (const char *text)
+{
+    g_autofree char *clean = NULL, *driver = NULL, *confined = NULL;
+    gboolean off = FALSE;
+
+    if (!text)
+        return FALSE;
+    clean = strip_comments (text);
+    driver = conf_value (clean, "security_driver");
+    confined = conf_value (clean, "security_default_confined");
+    if (driver) {
+        g_auto (GStrv) names = g_strsplit_set (driver, "[], \t\"", -1);
+        guint n = 0, none = 0;
+
+        for (char **s = names; *s; s++) {
+            if (!**s)
+                continue;
+            n++;
+            none += g_str_equal (*s, "none");
+        }
+        off = n > 0 && none == n;
+    }
+    if (confined && g_ascii_strtoll (confined, NULL, 10) == 0 && g_ascii_isdigit (confined[0]))
+        off = TRUE;
+    return off;
 }
 
 char *
@@ -675,6 +729,50 @@ judge_selinux (const UffdShimDoctorFacts *f, GPtrArray *out)
          g_strdup (fix));
 }
 
+/*
+ * QEMUs of all domains run as one user. If one can ptrace another (a
+ * compromised guest's QEMU against a migrating one), it can make it ask the
+ * broker, or take the device it received. The broker refuses a dumpable or
+ * traced QEMU and the preload keeps QEMU non-dumpable while it asks, but a
+ * QEMU attached before that can still make it pass the device on. What
+ * stops one QEMU from attaching to another: sVirt (AppArmor or SELinux
+ * confinement, each QEMU in its own profile or category), or Yama with
+ * ptrace_scope >= 1 (a QEMU is no descendant of another).
+ */
+static void
+judge_isolation (const UffdShimDoctorFacts *f, GPtrArray *out)
+{
+    const char *name = "QEMUs isolated from each other";
+    const char *lsm = f->apparmor_enabled == 1 ? "AppArmor" : f->selinux_enforce == 1 ? "SELinux" : NULL;
+    g_autofree char *yama = f->yama_ptrace_scope < 0
+                                ? g_strdup ("no Yama in the kernel")
+                                : g_strdup_printf ("Yama ptrace_scope %d", f->yama_ptrace_scope);
+
+    if (lsm && !f->svirt_off) {
+        add (out, "isolation", name, UFFD_SHIM_DOCTOR_PASS,
+             g_strdup_printf ("%s confines each QEMU (libvirt's sVirt); %s", lsm, yama), NULL);
+        return;
+    }
+    if (f->yama_ptrace_scope >= 1) {
+        add (out, "isolation", name, UFFD_SHIM_DOCTOR_PASS,
+             g_strdup_printf ("%s: a QEMU cannot ptrace another", yama), NULL);
+        return;
+    }
+    add (out, "isolation", name, UFFD_SHIM_DOCTOR_FAIL,
+         g_strdup_printf ("%s and %s: a QEMU can ptrace another QEMU of the same user and "
+                          "take the userfaultfd device it is handed",
+                          !lsm ? "no AppArmor or SELinux confines QEMU (no sVirt)"
+                               : "sVirt is off in /etc/libvirt/qemu.conf",
+                          yama),
+         f->yama_ptrace_scope < 0
+             ? g_strdup ("confine QEMU with AppArmor or SELinux (libvirt's security_driver), or "
+                         "run a kernel with Yama (CONFIG_SECURITY_YAMA) and set "
+                         "kernel.yama.ptrace_scope=1")
+             : g_strdup ("sysctl -w kernel.yama.ptrace_scope=1 and keep it: echo "
+                         "kernel.yama.ptrace_scope=1 > /etc/sysctl.d/60-uffd-shim-ptrace.conf; "
+                         "or confine QEMU with AppArmor or SELinux (libvirt's security_driver)"));
+}
+
 GPtrArray *
 uffd_shim_doctor_judge (const UffdShimDoctorFacts *f)
 {
@@ -690,6 +788,7 @@ uffd_shim_doctor_judge (const UffdShimDoctorFacts *f)
     judge_qemu (f, out);
     judge_apparmor (f, out);
     judge_selinux (f, out);
+    judge_isolation (f, out);
     return out;
 }
 
@@ -863,6 +962,7 @@ gather_libvirt (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
     f->qemu_conf = g_strdup ("/etc/libvirt/qemu.conf");
     conf = read_rooted (o, f->qemu_conf);
     f->acl = conf ? uffd_shim_doctor_parse_acl (conf) : UFFD_SHIM_DOCTOR_ACL_UNKNOWN;
+    f->svirt_off = uffd_shim_doctor_parse_svirt_off (conf);
 }
 
 static void
@@ -1021,7 +1121,10 @@ gather_lsm (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
 {
     g_autofree char *aa = read_rooted (o, "/sys/module/apparmor/parameters/enabled");
     g_autofree char *se = read_rooted (o, "/sys/fs/selinux/enforce");
+    g_autofree char *yama = read_rooted (o, "/proc/sys/kernel/yama/ptrace_scope");
 
+    if (yama && g_ascii_isdigit (yama[0]))
+        f->yama_ptrace_scope = (int) g_ascii_strtoll (yama, NULL, 10);
     if (aa)
         f->apparmor_enabled = g_str_has_prefix (aa, "Y") ? 1 : 0;
     if (f->apparmor_enabled == 1) {

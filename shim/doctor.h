@@ -93,6 +93,9 @@ typedef struct {
     gboolean apparmor_qemu_rule; /* libvirt-qemu's local abstraction gives /dev/userfaultfd */
     int selinux_enforce;       /* -1 SELinux off, 0 permissive, 1 enforcing */
     int selinux_module;        /* -1 unknown (no semodule), 0 not loaded, 1 loaded */
+    /* QEMUs isolated from each other */
+    int yama_ptrace_scope;     /* -1: no Yama in the kernel */
+    gboolean svirt_off;        /* qemu.conf: security_driver "none" or security_default_confined 0 */
 } UffdShimDoctorFacts;
 
 /* Where and how facts are gathered. Every path is prefixed with @root. */
@@ -125,6 +128,9 @@ int uffd_shim_doctor_version_cmp (const char *a, const char *b);
 char *uffd_shim_doctor_sysctl_value (const char *text);
 /* cgroup_device_acl in a qemu.conf text (never ACL_UNKNOWN). */
 UffdShimDoctorAcl uffd_shim_doctor_parse_acl (const char *text);
+/* Does a qemu.conf text turn sVirt off (security_driver = "none", alone or
+ * in a list, or security_default_confined = 0)? */
+gboolean uffd_shim_doctor_parse_svirt_off (const char *text);
 /* The version in "libvirtd (libvirt) 9.0.0" or "QEMU emulator version 7.2.19 (...)". */
 char *uffd_shim_doctor_parse_version (const char *text);
 /* Start time (field 22, clock ticks since boot) from the text of /proc/PID/stat; -1 if bad. */

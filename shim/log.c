@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Logging to stderr or syslog, and the one-line audit record of every decision. */
+/*
+ * Every message is one line: the writer escapes any control character a
+ * message carries (a newline in a path would otherwise start a line of its
+ * own that reads like a record). Values in audit lines go through
+ * uffd_shim_log_value(), so a value that holds a space, '=' or a quote
+ * cannot be read as more than one key=value pair either.
+ */
 #include "log.h"
 
 #include <stdio.h>
@@ -23,10 +30,33 @@ syslog_priority (GLogLevelFlags level)
     return LOG_INFO;
 }
 
+/* @msg with every control character (newline, tab, escape, DEL) written as
+ * \ooo; NULL if it has none. */
+static char *
+one_line (const char *msg)
+{
+    GString *out;
+    const char *p = msg;
+
+    while (*p && !g_ascii_iscntrl (*p))
+        p++;
+    if (!*p)
+        return NULL;
+    out = g_string_sized_new (strlen (msg) + 16);
+    for (p = msg; *p; p++) {
+        if (g_ascii_iscntrl (*p))
+            g_string_append_printf (out, "\\%03o", (guchar) *p);
+        else
+            g_string_append_c (out, *p);
+    }
+    return g_string_free (out, FALSE);
+}
+
 static GLogWriterOutput
 writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
 {
     const char *msg = NULL;
+    g_autofree char *escaped = NULL;
 
     if ((level & G_LOG_LEVEL_DEBUG) && !g_getenv ("UFFD_SHIM_DEBUG"))
         return G_LOG_WRITER_HANDLED;
@@ -35,6 +65,8 @@ writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
             msg = fields[i].value;
     if (!msg)
         return G_LOG_WRITER_UNHANDLED;
+    if ((escaped = one_line (msg)))
+        msg = escaped;
     if (use_syslog) {
         syslog (syslog_priority (level), "%s", msg);
     } else {
@@ -66,4 +98,21 @@ uffd_shim_audit (const char *fmt, ...)
     msg = g_strdup_vprintf (fmt, ap);
     va_end (ap);
     g_message ("audit: %s", msg);
+}
+
+char *
+uffd_shim_log_value (const char *s)
+{
+    g_autofree char *esc = NULL;
+    gboolean bare;
+
+    if (!s)
+        return g_strdup ("-");
+    bare = *s && !g_str_equal (s, "-");
+    for (const guchar *p = (const guchar *) s; bare && *p; p++)
+        bare = *p > ' ' && *p < 0x7f && *p != '"' && *p != '=' && *p != '\\';
+    if (bare)
+        return g_strdup (s);
+    esc = g_strescape (s, NULL);
+    return g_strdup_printf ("\"%s\"", esc);
 }

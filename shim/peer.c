@@ -6,21 +6,33 @@
  * Nothing the client sends says who it is. The broker asks the kernel:
  *  1. SO_PEERCRED gives pid/uid/gid as of connect().
  *  2. A pidfd pins that process: SO_PEERPIDFD (Linux >= 6.5) refers to the
- *     very process that connected; on older kernels pidfd_open(pid) right
- *     after accept(), narrowing the window in which the pid could be recycled.
- *  3. /proc/PID/status (all four uids), /proc/PID/stat (start time) and
- *     /proc/PID/exe (the executable's device and inode) are read.
+ *     very process that connected; only a kernel that does not know the
+ *     option (ENOPROTOOPT) gets pidfd_open(pid) right after accept(),
+ *     narrowing the window in which the pid could be recycled. Any other
+ *     failure of SO_PEERPIDFD (the peer exited, no fd left) is a denial:
+ *     falling back there would reopen that window on a kernel that closes it.
+ *  3. /proc/PID/status (all four uids, TracerPid, and the file's owner:
+ *     the kernel makes the files of a non-dumpable process root's, while
+ *     the /proc/PID directory itself keeps the process's euid),
+ *     /proc/PID/stat (start time) and /proc/PID/exe (the executable's
+ *     device and inode) are read.
  *  4. The decision is made from those facts plus libvirt's records.
- *  5. Before the device is sent, uffd_shim_peer_alive() checks that the
+ *  5. Before the device is sent, uffd_shim_peer_recheck() checks that the
  *     pidfd's process still runs and /proc/PID still shows the same start
  *     time. If the peer exited at any point, its pid may now belong to a
  *     different process whose /proc entries we may have read: the check
  *     fails and the request is denied (PEER_GONE). A recycled pid cannot pass.
+ *     It also reads again whether the peer is dumpable or traced: a process
+ *     of the same uid could ptrace a dumpable peer, or take its socket or
+ *     the device with pidfd_getfd(), and the policy refuses both.
  *     (Without SO_PEERPIDFD, a pid recycled between connect() and
  *     pidfd_open() is judged as the new process, which would then itself
  *     have to be the granted domain's lock-holding QEMU.)
  * Reading /proc/PID/exe of a process of another uid needs CAP_SYS_PTRACE,
  * the one capability the broker keeps (see privdrop.c).
+ * A failure says why (uffd_shim_peer_errno_status): the peer is gone
+ * (peer-gone), or the broker itself lacks an fd or memory (internal), which
+ * is not the client's doing and must not read as if it had left.
  */
 #include "peer.h"
 
@@ -29,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,6 +49,7 @@
 #include <unistd.h>
 
 #include "shim-error.h"
+#include "uffd-shim-proto.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -86,23 +100,67 @@ uffd_shim_parse_proc_starttime (const char *stat, guint64 *out)
     return *out != 0;
 }
 
-static gboolean
-read_proc (pid_t pid, const char *what, char *buf, gsize cap)
+int
+uffd_shim_peer_errno_status (int err)
+{
+    switch (err) {
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case ENOBUFS:
+        return UFFD_SHIM_E_INTERNAL;
+    default:
+        return UFFD_SHIM_E_PEER_GONE;
+    }
+}
+
+gboolean
+uffd_shim_peer_pidfd_fallback (int err)
+{
+    return err == ENOPROTOOPT;
+}
+
+gboolean
+uffd_shim_parse_proc_tracer (const char *status, pid_t *out)
+{
+    const char *l = strstr (status, "\nTracerPid:");
+    unsigned long v;
+    char tail;
+
+    if (!l || sscanf (l + 11, " %lu%c", &v, &tail) != 2 || tail != '\n' || v > G_MAXINT32)
+        return FALSE;
+    *out = (pid_t) v;
+    return TRUE;
+}
+
+/* Reads /proc/PID/WHAT into @buf, and the file's owner into *owner if not
+ * NULL; 0 or an errno. */
+static int
+read_proc (pid_t pid, const char *what, char *buf, gsize cap, uid_t *owner)
 {
     char path[64];
+    struct stat st;
     ssize_t n;
-    int fd;
+    int fd, err;
 
     g_snprintf (path, sizeof path, "/proc/%d/%s", (int) pid, what);
     fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return FALSE;
+        return errno;
+    if (owner && fstat (fd, &st) < 0) {
+        err = errno;
+        close (fd);
+        return err;
+    }
+    if (owner)
+        *owner = st.st_uid;
     n = read (fd, buf, cap - 1);
+    err = n < 0 ? errno : ESRCH;
     close (fd);
     if (n <= 0)
-        return FALSE;
+        return err;
     buf[n] = '\0';
-    return TRUE;
+    return 0;
 }
 
 guint64
@@ -111,7 +169,7 @@ uffd_shim_proc_starttime (pid_t pid)
     char buf[1024];
     guint64 t = 0;
 
-    if (!read_proc (pid, "stat", buf, sizeof buf) || !uffd_shim_parse_proc_starttime (buf, &t))
+    if (read_proc (pid, "stat", buf, sizeof buf, NULL) || !uffd_shim_parse_proc_starttime (buf, &t))
         return 0;
     return t;
 }
@@ -151,15 +209,55 @@ uffd_shim_proc_alive (pid_t pid, guint64 starttime)
     return (flags & PROC_PF_EXITING) ? FALSE : TRUE;
 }
 
+/* /proc/PID/status into @buf, and from it whether the process is dumpable
+ * (its /proc files are not root's) and who traces it; 0 or an errno (-1:
+ * no TracerPid line). */
+static int
+read_exposure (pid_t pid, char *buf, gsize cap, gboolean *dumpable, pid_t *tracer)
+{
+    uid_t owner = 0;
+    int err = read_proc (pid, "status", buf, cap, &owner);
+
+    if (err)
+        return err;
+    if (!uffd_shim_parse_proc_tracer (buf, tracer))
+        return -1;
+    *dumpable = owner != 0;
+    return 0;
+}
+
+/* A pidfd for the peer of @sock, or -errno. */
 static int
 peer_pidfd (int sock, pid_t pid)
 {
     int fd = -1;
     socklen_t len = sizeof fd;
 
-    if (getsockopt (sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && fd >= 0)
-        return fd;
-    return (int) syscall (SYS_pidfd_open, pid, 0);
+    if (getsockopt (sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0)
+        return fd >= 0 ? fd : -ESRCH;
+    if (!uffd_shim_peer_pidfd_fallback (errno))
+        return -errno;
+    fd = (int) syscall (SYS_pidfd_open, pid, 0);
+    return fd >= 0 ? fd : -errno;
+}
+
+static gboolean
+fail (GError **error, int err, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+/* Sets @error from @err (an errno; 0: a /proc text that does not parse):
+ * code peer-gone or internal. */
+static gboolean
+fail (GError **error, int err, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *what = NULL;
+
+    va_start (ap, fmt);
+    what = g_strdup_vprintf (fmt, ap);
+    va_end (ap);
+    g_set_error (error, UFFD_SHIM_ERROR, uffd_shim_peer_errno_status (err), "%s: %s", what,
+                 err ? g_strerror (err) : "unexpected content");
+    return FALSE;
 }
 
 gboolean
@@ -171,26 +269,28 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     char path[64];
     struct stat st;
     ssize_t n;
+    int err;
 
     memset (p, 0, sizeof *p);
     p->pidfd = -1;
-    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "no peer credentials");
-        return FALSE;
-    }
+    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return fail (error, errno, "SO_PEERCRED");
+    if (cred.pid <= 0)
+        return fail (error, ESRCH, "SO_PEERCRED");
     p->pid = cred.pid;
     p->uid = cred.uid;
     p->gid = cred.gid;
-    p->pidfd = peer_pidfd (sock, cred.pid);
-    if (p->pidfd < 0) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "pid %d is gone", (int) cred.pid);
-        return FALSE;
-    }
-    if (!read_proc (p->pid, "status", buf, sizeof buf) || !uffd_shim_parse_proc_uids (buf, p->uids) ||
-        (p->starttime = uffd_shim_proc_starttime (p->pid)) == 0) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "pid %d: /proc unreadable", (int) p->pid);
-        return FALSE;
-    }
+    if ((err = peer_pidfd (sock, cred.pid)) < 0)
+        return fail (error, -err, "pidfd of pid %d", (int) cred.pid);
+    p->pidfd = err;
+    if ((err = read_exposure (p->pid, buf, sizeof buf, &p->dumpable, &p->tracer)))
+        return fail (error, err > 0 ? err : 0, "/proc/%d/status", (int) p->pid);
+    if (!uffd_shim_parse_proc_uids (buf, p->uids))
+        return fail (error, 0, "/proc/%d/status", (int) p->pid);
+    if ((err = read_proc (p->pid, "stat", buf, sizeof buf, NULL)))
+        return fail (error, err, "/proc/%d/stat", (int) p->pid);
+    if (!uffd_shim_parse_proc_starttime (buf, &p->starttime))
+        return fail (error, 0, "/proc/%d/stat", (int) p->pid);
     g_snprintf (path, sizeof path, "/proc/%d/exe", (int) p->pid);
     n = readlink (path, p->exe, sizeof p->exe - 1);
     if (n > 0 && stat (path, &st) == 0) {
@@ -204,16 +304,28 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     return TRUE;
 }
 
-gboolean
-uffd_shim_peer_alive (const UffdShimPeer *p)
+int
+uffd_shim_peer_recheck (const UffdShimPeer *p)
 {
     /* A pidfd polls readable once its process has exited. (Signal 0 would
      * need CAP_KILL towards another uid, which the broker does not keep.) */
     struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+    char buf[4096];
+    gboolean dumpable = TRUE;
+    pid_t tracer = 0;
+    int err;
 
     if (p->pidfd < 0 || poll (&pfd, 1, 0) != 0)
-        return FALSE;
-    return uffd_shim_proc_starttime (p->pid) == p->starttime;
+        return UFFD_SHIM_E_PEER_GONE;
+    if ((err = read_exposure (p->pid, buf, sizeof buf, &dumpable, &tracer)))
+        return uffd_shim_peer_errno_status (err > 0 ? err : 0);
+    if (uffd_shim_proc_starttime (p->pid) != p->starttime)
+        return UFFD_SHIM_E_PEER_GONE;
+    if (tracer)
+        return UFFD_SHIM_E_TRACED;
+    if (dumpable)
+        return UFFD_SHIM_E_DUMPABLE;
+    return UFFD_SHIM_OK;
 }
 
 void

@@ -14,6 +14,8 @@ typedef struct {
     gid_t gid;
     int pidfd;            /* SO_PEERPIDFD, or pidfd_open(pid) on older kernels */
     uid_t uids[4];        /* real, effective, saved, fs uid from /proc/PID/status */
+    gboolean dumpable;    /* its /proc/PID files are not root's: ptrace-able by its uid */
+    pid_t tracer;         /* TracerPid in /proc/PID/status, 0 if not traced */
     guint64 starttime;    /* /proc/PID/stat field 22 */
     gboolean exe_known;   /* /proc/PID/exe could be read */
     char exe[PATH_MAX];   /* its target, for the log */
@@ -22,19 +24,33 @@ typedef struct {
 } UffdShimPeer;
 
 /* Fills @p for the peer of the connected socket @sock. FALSE if the kernel
- * gives no credentials or the process is already gone. */
+ * gives no credentials or the process is already gone; the error's code is
+ * the status to answer with (UFFD_SHIM_E_PEER_GONE, or UFFD_SHIM_E_INTERNAL
+ * when the broker ran out of fds or memory). */
 gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
 
-/* TRUE if the process behind p->pidfd is still alive and still has the start
- * time read during identification (so its pid was not recycled). Checked
- * after the decision, before the device is sent. */
-gboolean uffd_shim_peer_alive (const UffdShimPeer *p);
+/* Checked after the decision, before the device is sent: UFFD_SHIM_OK if the
+ * process behind p->pidfd is still alive with the start time read during
+ * identification (so its pid was not recycled), not traced and not
+ * dumpable; else UFFD_SHIM_E_PEER_GONE, E_TRACED, E_DUMPABLE (or E_INTERNAL
+ * when /proc cannot be read for lack of fds). */
+int uffd_shim_peer_recheck (const UffdShimPeer *p);
 
 void uffd_shim_peer_clear (UffdShimPeer *p);
+
+/* The status for a failed step of peer identification with errno @err:
+ * UFFD_SHIM_E_INTERNAL for the broker's own lack of fds or memory (EMFILE,
+ * ENFILE, ENOMEM, ENOBUFS), else UFFD_SHIM_E_PEER_GONE. Pure. */
+int uffd_shim_peer_errno_status (int err);
+
+/* Whether a failed getsockopt(SO_PEERPIDFD) with errno @err may fall back to
+ * pidfd_open(pid): only for ENOPROTOOPT, a kernel without the option. Pure. */
+gboolean uffd_shim_peer_pidfd_fallback (int err);
 
 /* Pure parsers of /proc text. */
 gboolean uffd_shim_parse_proc_uids (const char *status, uid_t out[4]);
 gboolean uffd_shim_parse_proc_starttime (const char *stat, guint64 *out);
+gboolean uffd_shim_parse_proc_tracer (const char *status, pid_t *out);
 
 /* Start time of @pid from /proc, or 0 if it is gone. */
 guint64 uffd_shim_proc_starttime (pid_t pid);

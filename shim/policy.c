@@ -82,6 +82,13 @@ uffd_shim_policy_decide (const UffdShimPolicyInput *in)
         return UFFD_SHIM_E_UUID_MISMATCH;
     if (!in->status->incoming)
         return UFFD_SHIM_E_NOT_MIGRATING;
+    /* The granted QEMU itself, but open to the processes of its uid (other
+     * QEMUs): a tracer, or anyone who can ptrace it, could make it ask and
+     * take the socket or the device (pidfd_getfd). */
+    if (in->peer->tracer)
+        return UFFD_SHIM_E_TRACED;
+    if (in->peer->dumpable)
+        return UFFD_SHIM_E_DUMPABLE;
     return UFFD_SHIM_OK;
 }
 

@@ -42,11 +42,19 @@
  * under the grant that would hand this very QEMU a device on request
  * (docs/design.md argues why it grants nothing new).
  *
+ * Non-dumpable while it holds anything. From before it connects until the
+ * device is closed again, and for as long as it keeps the switch-time uffd,
+ * QEMU is non-dumpable (libuffd-shim.c): no other process of its uid can
+ * attach to it and take the socket, the device or the kept uffd (a uffd of
+ * QEMU's memory) meanwhile, and the broker refuses a dumpable or traced
+ * QEMU. The previous value comes back afterwards.
+ *
  * It links only libc (pthread is part of it), allocates nothing, and uses
  * only socket, connect, setsockopt, sendmsg/recvmsg, ioctl, fcntl, fstat,
- * poll, shutdown, close and a thread (clone, as QEMU's own threads), all
- * permitted by QEMU's -sandbox on,obsolete=deny,elevateprivileges=deny,
- * spawn=deny,resourcecontrol=deny seccomp filter.
+ * poll, shutdown, prctl (PR_GET_DUMPABLE, PR_SET_DUMPABLE), close and a
+ * thread (clone, as QEMU's own threads), all permitted by QEMU's -sandbox
+ * on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny
+ * seccomp filter.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -108,6 +116,7 @@ watch_hold (void *arg)
     if (holder == conn) {
         close (spare);
         spare = holder = -1;
+        uffd_shim_nodump_leave ();
         note ("the grant ended; dropped the userfaultfd kept for the switch", 0);
     }
     pthread_mutex_unlock (&kept_lock);
@@ -133,6 +142,7 @@ keep_for_switch (int uffd, int conn)
     pthread_mutex_lock (&kept_lock);
     ok = pthread_create (&t, &attr, watch_hold, (void *) (intptr_t) conn) == 0;
     if (ok) {
+        uffd_shim_nodump_enter ();
         spare = uffd;
         holder = conn;
     }
@@ -156,6 +166,7 @@ take_kept (int flags)
         spare = -1;
         shutdown (holder, SHUT_RDWR); /* "the last one is served"; the watcher closes it */
         holder = -1;
+        uffd_shim_nodump_leave ();
     }
     pthread_mutex_unlock (&kept_lock);
     return u;
@@ -203,7 +214,7 @@ userfaultfd_via_broker (int flags)
     } else if (conn >= 0) {
         close (conn);
     }
-    close (dev);
+    uffd_shim_put_device (dev);
     if (uffd < 0) {
         note ("USERFAULTFD_IOC_NEW failed", UFFD_SHIM_R_IOCTL);
         errno = err;

@@ -183,6 +183,8 @@ uffd_shim_status_for_version (uint32_t status, uint16_t version)
     switch (status) {
     case UFFD_SHIM_E_IN_USE: return UFFD_SHIM_E_INVALID;
     case UFFD_SHIM_E_NOT_MIGRATING: return UFFD_SHIM_E_NOT_GRANTED;
+    case UFFD_SHIM_E_DUMPABLE: return UFFD_SHIM_E_PEER_GONE;
+    case UFFD_SHIM_E_TRACED: return UFFD_SHIM_E_PEER_GONE;
     default: return status;
     }
 }
@@ -203,7 +205,7 @@ uffd_shim_reason_text (int reason)
     case UFFD_SHIM_E_DOMAIN_DENIED: return "the domain is excluded by the broker's allow/deny lists";
     case UFFD_SHIM_E_UUID_MISMATCH: return "libvirt's record of the domain has another UUID than the grant";
     case UFFD_SHIM_E_PEER_GONE: return "caller exited while the broker decided";
-    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd";
+    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd or ran out of file descriptors";
     case UFFD_SHIM_E_NOT_ROOT: return "admin request from a non-root caller";
     case UFFD_SHIM_E_EXISTS: return "the domain already has a grant";
     case UFFD_SHIM_E_NOT_FOUND: return "no grant for the domain";
@@ -212,6 +214,8 @@ uffd_shim_reason_text (int reason)
     case UFFD_SHIM_E_LIMIT: return "too many grants";
     case UFFD_SHIM_E_IN_USE: return "the grant serves the incoming migration of a running QEMU";
     case UFFD_SHIM_E_NOT_MIGRATING: return "libvirt shows no incoming migration of the domain";
+    case UFFD_SHIM_E_DUMPABLE: return "caller is dumpable: processes of its user could take the device from it";
+    case UFFD_SHIM_E_TRACED: return "caller is being traced";
     case UFFD_SHIM_R_NO_BROKER: return "the uffd-shim broker socket could not be reached";
     case UFFD_SHIM_R_BAD_REPLY: return "the broker's reply was malformed";
     case UFFD_SHIM_R_BAD_FD: return "the broker sent an fd that is not /dev/userfaultfd";

@@ -33,7 +33,7 @@ int uffd_shim_name_valid (const char name[UFFD_SHIM_NAME_MAX]);
 
 /* @status as told to a client of @version: a version 1 client gets the
  * nearest version 1 code for a version 2 status (in-use: invalid,
- * not-migrating: not-granted). */
+ * not-migrating: not-granted, dumpable and traced: peer-gone). */
 uint32_t uffd_shim_status_for_version (uint32_t status, uint16_t version);
 
 /* English text for a status code or a library reason (uffd-shim.h). */

@@ -20,7 +20,8 @@
  *
  * What the loop needs, by group:
  *  - clients: accept4, recvmsg, sendmsg, sendto (send), getsockopt
- *    (SO_PEERCRED, SO_PEERPIDFD), pidfd_open, poll/ppoll, close;
+ *    (SO_PEERCRED, SO_PEERPIDFD), shutdown (of a refused connection),
+ *    pidfd_open, poll/ppoll, close;
  *  - facts: openat/open of /proc/PID/{status,stat}, /dev/userfaultfd,
  *    libvirt's NAME.pid and NAME.xml; read, pread64, fstat/newfstatat/stat,
  *    readlink(at) of /proc/PID/exe, fcntl (F_GETLK);
@@ -57,8 +58,8 @@
 /* Allowed with any arguments. Names a given architecture lacks are skipped. */
 static const char *const allowed[] = {
     /* clients */
-    "accept4", "recvmsg", "sendmsg", "sendto", "getsockopt", "pidfd_open", "poll", "ppoll",
-    "close",
+    "accept4", "recvmsg", "sendmsg", "sendto", "getsockopt", "shutdown", "pidfd_open", "poll",
+    "ppoll", "close",
     /* files */
     "open", "openat", "read", "pread64", "write", "fstat", "newfstatat", "stat", "lstat",
     "statx", "readlink", "readlinkat", "fcntl", "lseek", "rename", "renameat", "renameat2",

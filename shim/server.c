@@ -12,8 +12,24 @@
  * one can be formed) and the connection is closed; any received fds are
  * closed first. A connection that sends nothing is closed at its deadline.
  * So a bad client costs one fd and one small struct for at most the timeout,
- * and never blocks anyone else. When max-clients connections are open, new
- * ones are accepted and closed at once.
+ * and never blocks anyone else.
+ *
+ * Floods. The client socket is open to every local user, so what a
+ * connection may cost is decided at accept(), from SO_PEERCRED:
+ *  - a uid that is neither the QEMU user nor root can never be served: its
+ *    connection is answered wrong-uid and closed at once (refuse_now), so
+ *    it holds no fd and costs no /proc read;
+ *  - at most max_clients client connections are open, a number clamped at
+ *    start so that they, the admin connections (ADMIN_MAX, root only, never
+ *    counted against the clients) and FD_RESERVE fds for the work of a
+ *    request fit in the open-file limit: a client flood cannot take the fds
+ *    the admin socket, /proc, libvirt's files and the state file need;
+ *  - should accept() still fail for lack of fds (ENFILE: the whole system
+ *    is out), the listeners are paused for ACCEPT_PAUSE_MS instead of
+ *    being retried at once in a busy loop;
+ *  - log lines a flood causes (a connection refused, dropped or denied, an
+ *    accept() that failed) are limited per kind to a few per LOG_WINDOW_S
+ *    seconds, and what was held back is summed up in one line per window.
  *
  * A GET_DEVICE request is decided as follows (facts from the kernel only,
  * see peer.c): identify the peer; find the grant whose domain's libvirt pid
@@ -28,8 +44,10 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib-unix.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +63,23 @@
 #define DEVICE_PATH "/dev/userfaultfd"
 #define STATE_FILE "grants.state"
 
+#define ADMIN_MAX 32         /* admin connections open at once */
+#define FD_RESERVE 64        /* fds kept for everything but connections */
+#define ACCEPT_PAUSE_MS 200  /* listeners rest this long after accept() found no fd */
+#define LOG_WINDOW_S 10
+
+/* A kind of log line a flood could repeat (see the theory of operation). */
+typedef struct {
+    const char *what;   /* names the kind in the summary line */
+    gboolean audit;     /* the summary is an audit line */
+    guint burst;        /* lines written per window */
+    gint64 window_end;  /* monotonic microseconds */
+    guint written;      /* lines written in this window */
+    guint64 held_back;  /* lines not written in this window */
+    char last[96];      /* the last one held back, for the summary */
+    guint src;          /* writes the summary when the window ends */
+} LogLimit;
+
 struct UffdShimServer {
     const UffdShimConfig *cfg;
     int listen_fd[2]; /* [0] client, [1] admin */
@@ -55,7 +90,13 @@ struct UffdShimServer {
     char boot_id[40];           /* this boot's /proc/sys/kernel/random/boot_id, or "" */
     gboolean dirty;             /* hand-outs not yet in the state file (flush_state) */
     GHashTable *clients; /* Client* set: connections with a request to come or being served */
-    GHashTable *holders; /* grant name -> Client*: HOLD connections, one per active grant */
+    GHashTable *holders; /* grant name -> Client*: HOLD connections, one per active grant
+                          * (bounded by max-grants, not counted in n_clients) */
+    guint n_clients, n_admin;   /* open connections of each socket */
+    guint max_clients;          /* [broker] max-clients, clamped to the fd limit */
+    rlim_t nofile;              /* the open-file limit at start */
+    guint resume_src;           /* listeners paused after accept() found no fd */
+    LogLimit log_deny, log_drop, log_accept;
     gint64 started;
     guint64 handed_out, denied, dropped;
 };
@@ -66,6 +107,7 @@ typedef struct {
     guint16 version; /* of the request, once its header was read; replies use it */
     gboolean admin;
     char *hold;      /* set by a HOLD hand-out: the grant this connection now holds */
+    uid_t uid;        /* SO_PEERCRED at accept */
     guint io_src;
     guint timeout_src;
 } Client;
@@ -76,17 +118,84 @@ now_s (void)
     return g_get_real_time () / G_USEC_PER_SEC;
 }
 
+/* ---- log lines a flood could repeat ------------------------------------------ */
+
+static void
+log_summary (LogLimit *l)
+{
+    if (!l->held_back)
+        return;
+    if (l->audit) {
+        g_autofree char *last = uffd_shim_log_value (l->last);
+
+        uffd_shim_audit ("not-logged what=%s count=%" G_GUINT64_FORMAT " seconds=%d last=%s",
+                         l->what, l->held_back, LOG_WINDOW_S, last);
+    } else
+        g_message ("%s: %" G_GUINT64_FORMAT " more in the last %d s, not logged one by one "
+                   "(last: %s)", l->what, l->held_back, LOG_WINDOW_S, l->last);
+    l->held_back = 0;
+}
+
+static gboolean
+on_log_window_end (gpointer data)
+{
+    LogLimit *l = data;
+
+    l->src = 0;
+    log_summary (l);
+    return G_SOURCE_REMOVE;
+}
+
+/* TRUE if a line of kind @l may be written now; else it is counted, and
+ * @fmt describes it in the summary. */
+static gboolean
+log_allowed (LogLimit *l, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+log_allowed (LogLimit *l, const char *fmt, ...)
+{
+    gint64 now = g_get_monotonic_time ();
+    va_list ap;
+
+    if (now >= l->window_end) {
+        if (l->src)
+            g_source_remove (l->src);
+        l->src = 0;
+        log_summary (l);
+        l->window_end = now + LOG_WINDOW_S * G_USEC_PER_SEC;
+        l->written = 0;
+    }
+    if (l->written < l->burst) {
+        l->written++;
+        return TRUE;
+    }
+    if (!l->held_back++)
+        l->src = g_timeout_add ((guint) ((l->window_end - now) / 1000) + 1, on_log_window_end, l);
+    va_start (ap, fmt);
+    g_vsnprintf (l->last, sizeof l->last, fmt, ap);
+    va_end (ap);
+    return FALSE;
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
 static void
 client_free (gpointer p)
 {
     Client *c = p;
+    UffdShimServer *s = c->srv;
 
     if (c->io_src)
         g_source_remove (c->io_src);
     if (c->timeout_src)
         g_source_remove (c->timeout_src);
     close (c->fd);
-    g_free (c->hold);
+    if (c->hold)
+        g_free (c->hold); /* a holder: no longer counted (keep_holder) */
+    else if (c->admin)
+        s->n_admin--;
+    else
+        s->n_clients--;
     g_free (c);
 }
 
@@ -95,7 +204,9 @@ client_drop (Client *c, const char *why)
 {
     if (why) {
         c->srv->dropped++;
-        g_message ("dropped %s client fd %d: %s", c->admin ? "admin" : "uffd", c->fd, why);
+        if (log_allowed (&c->srv->log_drop, "uid %d: %s", (int) c->uid, why))
+            g_message ("dropped %s client fd %d (uid %d): %s", c->admin ? "admin" : "uffd", c->fd,
+                       (int) c->uid, why);
     }
     g_hash_table_remove (c->srv->clients, c);
 }
@@ -248,9 +359,10 @@ static void
 grant_ended (UffdShimServer *s, const UffdShimGrant *g, const char *note)
 {
     char uuid[37];
+    g_autofree char *name = uffd_shim_log_value (g->name);
 
     uffd_shim_uuid_format (g->uuid, uuid);
-    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s%s%s", g->name, uuid,
+    uffd_shim_audit ("grant-end domain=%s uuid=%s why=%s%s%s", name, uuid,
                      uffd_shim_grant_state_name (g->state), note ? " " : "", note ? note : "");
     g_hash_table_remove (s->holders, g->name);
 }
@@ -366,7 +478,7 @@ status_name (int st)
         "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
         "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
         "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
-        "not-migrating",
+        "not-migrating", "dumpable", "traced",
     };
     G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
     return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
@@ -462,16 +574,20 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     UffdShimPolicyInput in = { 0 };
     UffdShimGrant *g = NULL;
     char uuid[37] = "-";
+    g_autofree char *exe = NULL, *domain = NULL;
     int st, dev = -1;
     gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
     gboolean hold = (req->hints & UFFD_SHIM_HINT_HOLD) != 0;
 
     if (!uffd_shim_peer_identify (c->fd, &peer, &e)) {
+        g_autofree char *detail = uffd_shim_log_value (e->message);
+
         uffd_shim_peer_clear (&peer);
         s->denied++;
-        uffd_shim_audit ("decision=deny reason=peer-gone pid=%d uid=- exe=- domain=- (%s)",
-                         (int) peer.pid, e->message);
-        send_reply (c->fd, c->version, UFFD_SHIM_E_PEER_GONE, 0, -1);
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d", status_name (e->code), (int) peer.pid))
+            uffd_shim_audit ("decision=deny reason=%s pid=%d uid=- exe=- domain=- uuid=- detail=%s",
+                             status_name (e->code), (int) peer.pid, detail);
+        send_reply (c->fd, c->version, (uint32_t) e->code, 0, -1);
         return;
     }
     in.qemu_uid = s->cfg->qemu_uid;
@@ -500,19 +616,21 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (dev < 0) {
             g_warning ("cannot open " DEVICE_PATH ": %s", g_strerror (errno));
             st = UFFD_SHIM_E_INTERNAL;
-        } else if (!uffd_shim_peer_alive (&peer)) {
-            st = UFFD_SHIM_E_PEER_GONE;
+        } else {
+            st = uffd_shim_peer_recheck (&peer);
         }
     }
     if (g)
         uffd_shim_uuid_format (g->uuid, uuid);
+    exe = uffd_shim_log_value (peer.exe_known ? peer.exe : NULL);
+    domain = uffd_shim_log_value (g ? g->name : NULL);
     if (st == UFFD_SHIM_OK && send_reply (c->fd, c->version, UFFD_SHIM_OK, 0, dev)) {
         s->handed_out++;
         uffd_shim_grants_consume (s->grants, g, peer.pid, peer.starttime, peer.exe_dev,
                                   peer.exe_ino, last, in.now);
         uffd_shim_audit ("decision=grant reason=ok pid=%d uid=%d exe=%s domain=%s uuid=%s "
                          "uses-left=%u last=%s%s",
-                         (int) peer.pid, (int) peer.uid, peer.exe, g->name, uuid, g->uses_left,
+                         (int) peer.pid, (int) peer.uid, exe, domain, uuid, g->uses_left,
                          last ? "yes" : "no", hold ? " hold=yes" : "");
         if (g->state != UFFD_SHIM_GRANT_ACTIVE)
             grant_ended (s, g, NULL);
@@ -523,10 +641,12 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (st == UFFD_SHIM_OK)
             st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
         s->denied++;
-        uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
-                         status_name (st), (int) peer.pid, (int) peer.uid, peer.exe,
-                         g ? g->name : "-", uuid);
-        send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", status_name (st),
+                         (int) peer.pid, (int) peer.uid))
+            uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
+                             status_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
+        send_reply (c->fd, c->version, uffd_shim_status_for_version ((uint32_t) st, c->version), 0,
+                    -1);
     }
     if (dev >= 0)
         close (dev);
@@ -574,7 +694,7 @@ serve_status (Client *c)
     r.handed_out = s->handed_out;
     r.denied = s->denied;
     r.dropped = s->dropped;
-    r.clients = g_hash_table_size (s->clients);
+    r.clients = s->n_clients + s->n_admin;
     if (send_reply (c->fd, c->version, UFFD_SHIM_OK, 1, -1))
         send_record (c->fd, &r, sizeof r);
 }
@@ -608,6 +728,7 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
     guint32 life = req->lifetime_s ? req->lifetime_s : cfg->grant_lifetime_s;
     guint32 uses = req->uses ? req->uses : cfg->grant_uses;
     g_autoptr (GError) e = NULL;
+    g_autofree char *name = NULL;
     char uuid[37];
     int st;
 
@@ -629,8 +750,9 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         uffd_shim_grants_end (s->grants, req->name, UFFD_SHIM_GRANT_REVOKED, now_s ());
         st = UFFD_SHIM_E_STATE;
     }
-    uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", req->name,
-                     uuid, life, uses, status_name (st));
+    name = uffd_shim_log_value (req->name);
+    uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", name, uuid,
+                     life, uses, status_name (st));
     return st;
 }
 
@@ -638,6 +760,7 @@ static int
 serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
 {
     UffdShimGrant *g = uffd_shim_grants_lookup (s->grants, req->name);
+    g_autofree char *name = uffd_shim_log_value (req->name);
     int st;
 
     if (!g || g->state != UFFD_SHIM_GRANT_ACTIVE)
@@ -646,7 +769,7 @@ serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         st = UFFD_SHIM_E_IN_USE;
     else
         st = UFFD_SHIM_OK;
-    uffd_shim_audit ("grant-revoke domain=%s result=%s", req->name, status_name (st));
+    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, status_name (st));
     if (st == UFFD_SHIM_OK) {
         end_grant (s, req->name, UFFD_SHIM_GRANT_REVOKED, NULL);
         save_or_warn (s);
@@ -663,8 +786,10 @@ serve_admin (Client *c, const void *buf, gsize len)
     int st;
 
     if (getsockopt (c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
-        uffd_shim_audit ("admin decision=deny reason=not-root pid=%d uid=%d", (int) cred.pid,
-                         (int) cred.uid);
+        c->srv->denied++;
+        if (log_allowed (&c->srv->log_deny, "admin reason=not-root uid=%d", (int) cred.uid))
+            uffd_shim_audit ("admin decision=deny reason=not-root pid=%d uid=%d", (int) cred.pid,
+                             (int) cred.uid);
         send_reply (c->fd, c->version, UFFD_SHIM_E_NOT_ROOT, 0, -1);
         return;
     }
@@ -741,6 +866,7 @@ keep_holder (Client *c)
     UffdShimServer *s = c->srv;
 
     g_hash_table_steal (s->clients, c);
+    s->n_clients--; /* a holder is bounded by the grants, not by max-clients */
     if (c->io_src)
         g_source_remove (c->io_src);
     if (c->timeout_src)
@@ -844,30 +970,145 @@ on_client_timeout (gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+static gboolean on_accept (int lfd, GIOCondition cond, gpointer data);
+
+static void
+listen_watch (UffdShimServer *s)
+{
+    for (int i = 0; i < 2; i++)
+        if (!s->listen_src[i])
+            s->listen_src[i] = g_unix_fd_add (s->listen_fd[i], G_IO_IN, on_accept, s);
+}
+
+static gboolean
+on_accept_resume (gpointer data)
+{
+    UffdShimServer *s = data;
+
+    s->resume_src = 0;
+    listen_watch (s);
+    return G_SOURCE_REMOVE;
+}
+
+/* accept() failed for lack of fds (or anything else that would fail again
+ * at once): rest both listeners for a while instead of spinning on them. */
+static void
+accept_pause (UffdShimServer *s, int err)
+{
+    for (int i = 0; i < 2; i++)
+        if (s->listen_src[i]) {
+            g_source_remove (s->listen_src[i]);
+            s->listen_src[i] = 0;
+        }
+    if (!s->resume_src)
+        s->resume_src = g_timeout_add (ACCEPT_PAUSE_MS, on_accept_resume, s);
+    if (log_allowed (&s->log_accept, "%s", g_strerror (err)))
+        g_warning ("accept: %s; not accepting for %d ms (%u client and %u admin connections "
+                   "open)", g_strerror (err), ACCEPT_PAUSE_MS, s->n_clients, s->n_admin);
+}
+
+/* Answers connection @fd with @status at once and closes it. Reading is
+ * shut down first: a request that comes later fails at the peer's send()
+ * (EPIPE; it then reads the reply) instead of lying unread in the socket,
+ * which would make the peer's first recv() see a reset instead of the
+ * reply. What had arrived is read (any fds it carries are discarded by the
+ * kernel: there is no room for them), so the reply is in its version. */
+static void
+refuse_now (int fd, uint32_t status)
+{
+    struct uffd_shim_hdr h;
+    struct iovec iov = { .iov_base = &h, .iov_len = sizeof h };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    guint16 version = UFFD_SHIM_VERSION_MIN;
+    ssize_t n;
+
+    shutdown (fd, SHUT_RD);
+    while ((n = recvmsg (fd, &msg, MSG_DONTWAIT)) > 0)
+        if (n == (ssize_t) sizeof h && h.magic == UFFD_SHIM_MAGIC &&
+            h.version >= UFFD_SHIM_VERSION_MIN && h.version <= UFFD_SHIM_VERSION)
+            version = h.version;
+    send_reply (fd, version, status, 0, -1);
+    close (fd);
+}
+
+/* Whether the new connection @fd of peer @cred may be kept. If not, it is
+ * answered or closed here. */
+static gboolean
+admit (UffdShimServer *s, int fd, gboolean admin, const struct ucred *cred)
+{
+    if (admin ? cred->uid != 0 : cred->uid != s->cfg->qemu_uid && cred->uid != 0) {
+        const char *reason = admin ? "not-root" : "wrong-uid";
+
+        s->denied++;
+        if (admin && log_allowed (&s->log_deny, "admin reason=%s pid=%d uid=%d", reason,
+                                  (int) cred->pid, (int) cred->uid))
+            uffd_shim_audit ("admin decision=deny reason=%s pid=%d uid=%d", reason,
+                             (int) cred->pid, (int) cred->uid);
+        else if (!admin && log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", reason,
+                                        (int) cred->pid, (int) cred->uid)) {
+            char path[64], exe[PATH_MAX];
+            ssize_t n;
+            g_autofree char *q = NULL;
+
+            g_snprintf (path, sizeof path, "/proc/%d/exe", (int) cred->pid);
+            n = readlink (path, exe, sizeof exe - 1);
+            if (n > 0)
+                exe[n] = '\0';
+            q = uffd_shim_log_value (n > 0 ? exe : NULL);
+            uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=- uuid=-", reason,
+                             (int) cred->pid, (int) cred->uid, q);
+        }
+        refuse_now (fd, admin ? UFFD_SHIM_E_NOT_ROOT : UFFD_SHIM_E_WRONG_UID);
+        return FALSE;
+    }
+    if (admin ? s->n_admin >= ADMIN_MAX : s->n_clients >= s->max_clients) {
+        const char *full = admin ? "admin connections" : "max-clients";
+
+        s->dropped++;
+        if (log_allowed (&s->log_drop, "uid %d: %s reached", (int) cred->uid, full))
+            g_message ("closed a new %s connection of uid %d at once: %s (%u) reached",
+                       admin ? "admin" : "uffd", (int) cred->uid, full,
+                       admin ? ADMIN_MAX : s->max_clients);
+        close (fd);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 on_accept (int lfd, GIOCondition cond, gpointer data)
 {
     UffdShimServer *s = data;
+    gboolean admin = lfd == s->listen_fd[1];
 
     for (int i = 0; i < 64; i++) {
         int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct ucred cred;
+        socklen_t cl = sizeof cred;
         Client *c;
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                g_warning ("accept: %s", g_strerror (errno));
+                accept_pause (s, errno);
             break;
         }
-        if (g_hash_table_size (s->clients) >= s->cfg->max_clients) {
+        if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
             s->dropped++;
             close (fd);
             continue;
         }
+        if (!admit (s, fd, admin, &cred))
+            continue;
         c = g_new0 (Client, 1);
         c->srv = s;
         c->fd = fd;
         c->version = UFFD_SHIM_VERSION;
-        c->admin = lfd == s->listen_fd[1];
+        c->admin = admin;
+        c->uid = cred.uid;
+        if (admin)
+            s->n_admin++;
+        else
+            s->n_clients++;
         g_hash_table_add (s->clients, c);
         /* A client has usually sent its request by the time it is accepted:
          * then it is served at once, without a watch or a timer. */
@@ -877,7 +1118,24 @@ on_accept (int lfd, GIOCondition cond, gpointer data)
         c->timeout_src = g_timeout_add (s->cfg->client_timeout_ms, on_client_timeout, c);
     }
     flush_state (s);
-    return G_SOURCE_CONTINUE;
+    /* Paused: accept_pause() removed this source already. */
+    return s->resume_src ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+/* max-clients, lowered if the connections it allows would not fit in the
+ * open-file limit next to the admin connections and FD_RESERVE. */
+static void
+clamp_clients (UffdShimServer *s)
+{
+    guint64 room = (guint64) s->nofile > ADMIN_MAX + FD_RESERVE
+                       ? (guint64) s->nofile - ADMIN_MAX - FD_RESERVE : 1;
+
+    s->max_clients = (guint) MIN ((guint64) s->cfg->max_clients, room);
+    if (s->max_clients < s->cfg->max_clients)
+        g_message ("max-clients %u lowered to %u: the open-file limit is %" G_GUINT64_FORMAT
+                   ", and %d fds are kept for admin connections and the broker's own work "
+                   "(raise LimitNOFILE= of the service)", s->cfg->max_clients, s->max_clients,
+                   (guint64) s->nofile, ADMIN_MAX + FD_RESERVE);
 }
 
 UffdShimServer *
@@ -898,14 +1156,28 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
     uffd_shim_grants_set_boot_id (s->grants, s->boot_id);
     s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, client_free, NULL);
     s->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, client_free);
+    s->log_deny = (LogLimit) { .what = "denials", .audit = TRUE, .burst = 20 };
+    s->log_drop = (LogLimit) { .what = "connections dropped or refused", .burst = 20 };
+    s->log_accept = (LogLimit) { .what = "accept() failures", .burst = 2 };
+    {
+        struct rlimit rl;
+
+        s->nofile = getrlimit (RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    }
+    clamp_clients (s);
     s->started = now_s ();
     if (!load_state (s, error))
         return NULL;
     uffd_shim_grants_expire (s->grants, s->started, on_expired, s);
-    for (int i = 0; i < 2; i++)
-        s->listen_src[i] = g_unix_fd_add (s->listen_fd[i], G_IO_IN, on_accept, s);
+    listen_watch (s);
     s->tick_src = g_timeout_add_seconds (1, on_tick, s);
     return g_steal_pointer (&s);
+}
+
+void
+uffd_shim_server_reconfigure (UffdShimServer *s)
+{
+    clamp_clients (s);
 }
 
 void
@@ -923,6 +1195,15 @@ uffd_shim_server_free (UffdShimServer *s)
     if (s->tick_src)
         g_source_remove (s->tick_src);
     g_clear_pointer (&s->holders, g_hash_table_unref);
+    if (s->resume_src)
+        g_source_remove (s->resume_src);
+    {
+        LogLimit *all[] = { &s->log_deny, &s->log_drop, &s->log_accept };
+
+        for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
+            if (all[i]->src)
+                g_source_remove (all[i]->src);
+    }
     g_clear_pointer (&s->clients, g_hash_table_unref);
     uffd_shim_grants_free (s->grants);
     g_free (s->state_path);

@@ -11,6 +11,9 @@ typedef struct UffdShimServer UffdShimServer;
 /* Takes ownership of the listening fds; loads persisted grants. */
 UffdShimServer *uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd,
                                       GError **error);
+/* The configuration it was given changed in place (SIGHUP): recomputes
+ * what derives from it. */
+void uffd_shim_server_reconfigure (UffdShimServer *s);
 void uffd_shim_server_free (UffdShimServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimServer, uffd_shim_server_free)
 

@@ -12,9 +12,10 @@
  *
  * Versions: the broker accepts requests of version 1 and 2 and answers in
  * the version of the request. Version 2 adds the HOLD hint, the LIST flag
- * ALL, statuses 19 (in-use) and 20 (not-migrating) and grant state 5
- * (done); a version 1 message that uses any of them is malformed, and a
- * version 1 client is never sent them.
+ * ALL, statuses 19 (in-use), 20 (not-migrating), 21 (dumpable), 22
+ * (traced) and grant state 5 (done); a version 1 message that uses any of
+ * them is malformed, and a version 1 client is never sent them (it is told
+ * the nearest version 1 code instead).
  *
  * Every message starts with struct uffd_shim_hdr. All integers are in host
  * byte order (both ends are on the same host). Reserved fields and unknown
@@ -114,7 +115,8 @@ enum uffd_shim_status {
     UFFD_SHIM_E_DOMAIN_DENIED   = 9,  /* domain excluded by the allow/deny lists */
     UFFD_SHIM_E_UUID_MISMATCH   = 10, /* libvirt's record has another UUID */
     UFFD_SHIM_E_PEER_GONE       = 11, /* peer exited (or pid recycled) during the decision */
-    UFFD_SHIM_E_INTERNAL        = 12, /* broker could not open the device */
+    UFFD_SHIM_E_INTERNAL        = 12, /* broker could not open the device, or lacked
+                                       * fds or memory to identify the peer */
     UFFD_SHIM_E_NOT_ROOT        = 13, /* admin request from a non-root peer */
     UFFD_SHIM_E_EXISTS          = 14, /* GRANT: domain already has a grant */
     UFFD_SHIM_E_NOT_FOUND       = 15, /* REVOKE: no grant for the domain */
@@ -125,7 +127,10 @@ enum uffd_shim_status {
                                        * live QEMU's incoming migration */
     UFFD_SHIM_E_NOT_MIGRATING   = 20, /* (v2) libvirt shows no incoming migration of
                                        * the domain (no "migration in" job) */
-    UFFD_SHIM_STATUS_MAX_       = 21,
+    UFFD_SHIM_E_DUMPABLE        = 21, /* (v2) peer is dumpable: processes of its uid
+                                       * could ptrace it or take its fds */
+    UFFD_SHIM_E_TRACED          = 22, /* (v2) peer is being traced */
+    UFFD_SHIM_STATUS_MAX_       = 23,
 };
 
 /* Grant states in uffd_shim_grant_record.state. */

@@ -32,6 +32,8 @@ extern "C" {
  * /run/uffd-shim/uffd.sock) for the device. A device fd is closed right after
  * the ioctl. Returns the new userfaultfd, or -1 with errno set (EPERM when the
  * broker denied, EHOSTUNREACH/ENOENT/ECONNREFUSED when it is unreachable).
+ * While it asks the broker the process is non-dumpable (see
+ * uffd_shim_get_device); it is dumpable again, if it was, on return.
  */
 int uffd_shim_userfaultfd (int flags, unsigned int options, int *reason);
 
@@ -40,9 +42,22 @@ int uffd_shim_userfaultfd (int flags, unsigned int options, int *reason);
  * @socket_path: NULL for $UFFD_SHIM_SOCKET or the default
  * @options:     UFFD_SHIM_OPT_LAST or 0
  * Returns the device fd (O_CLOEXEC), or -1 with errno and *reason set.
- * The caller should close it as soon as it has made its userfaultfds.
+ *
+ * Before it connects it makes the process non-dumpable (PR_SET_DUMPABLE 0):
+ * the broker refuses a dumpable or traced process, since another process of
+ * its uid could ptrace it or take the socket or the device from it
+ * (pidfd_getfd). On failure the previous value is back on return; on
+ * success it stays until uffd_shim_put_device(), which the caller should
+ * call as soon as it has made its userfaultfds.
  */
 int uffd_shim_get_device (const char *socket_path, unsigned int options, int *reason);
+
+/*
+ * uffd_shim_put_device - close a device from uffd_shim_get_device()
+ * Closes @dev and makes the process dumpable again if it was before (once
+ * every device obtained from the library is put back). @dev < 0: nothing.
+ */
+void uffd_shim_put_device (int dev);
 
 /* A static English text for a reason code. */
 const char *uffd_shim_strreason (int reason);

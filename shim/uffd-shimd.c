@@ -1,5 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* uffd-shimd: the broker that hands /dev/userfaultfd to granted QEMU processes. */
+/*
+ * Signals: SIGTERM and SIGINT stop the daemon (grants stay in the state
+ * file). SIGHUP reads the configuration file again and applies it as a
+ * whole, keeping the sockets, the grants and the connections open; a file
+ * that does not parse, or that changes what only a restart can change
+ * (uffd_shim_config_reload_check), is refused with a log line and the
+ * running configuration stays. It never ends the daemon.
+ */
 #include <errno.h>
 #include <glib.h>
 #include <glib-unix.h>
@@ -7,6 +15,8 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,11 +31,61 @@
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (UffdShimConfig, uffd_shim_config_clear)
 
+typedef struct {
+    UffdShimConfig *cfg; /* the running configuration, changed in place */
+    UffdShimServer *srv;
+    const char *path;
+    gboolean missing_ok;
+} Reload;
+
 static gboolean
 on_signal (gpointer loop)
 {
     g_main_loop_quit (loop);
     return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_hup (gpointer data)
+{
+    Reload *r = data;
+    g_auto (UffdShimConfig) next = { 0 };
+    g_autoptr (GError) e = NULL;
+
+    uffd_shim_config_init_defaults (&next);
+    if (!uffd_shim_config_load_full (&next, r->path, r->missing_ok, FALSE, &e) ||
+        !uffd_shim_config_reload_check (r->cfg, &next, &e)) {
+        g_warning ("SIGHUP: configuration not reloaded, the running one stays: %s", e->message);
+        return G_SOURCE_CONTINUE;
+    }
+    uffd_shim_config_clear (r->cfg);
+    *r->cfg = next;
+    memset (&next, 0, sizeof next);
+    if (r->srv)
+        uffd_shim_server_reconfigure (r->srv);
+    g_message ("SIGHUP: reloaded the configuration from %s (sockets, grants and connections kept)",
+               r->path);
+    return G_SOURCE_CONTINUE;
+}
+
+/* Every client connection is an fd: take all the open-file limit allows
+ * (systemd's default soft limit is 1024, the hard one far higher). The
+ * server lowers max-clients to what fits (server.c). Under the shipped unit
+ * LimitNOFILE= sets both, and nothing is to be raised. */
+static void
+raise_nofile (void)
+{
+    struct rlimit rl;
+    rlim_t was;
+
+    if (getrlimit (RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &rl) < 0)
+        g_message ("cannot raise the open-file limit from %" G_GUINT64_FORMAT " to %"
+                   G_GUINT64_FORMAT ": %s", (guint64) was, (guint64) rl.rlim_max,
+                   g_strerror (errno));
 }
 
 static gboolean
@@ -77,6 +137,8 @@ main (int argc, char **argv)
     g_autoptr (GMainLoop) loop = NULL;
     g_autoptr (UffdShimServer) srv = NULL;
     UffdShimSeccompMode seccomp_mode;
+    Reload reload = { 0 };
+    gboolean missing_ok;
     int client_fd = -1, admin_fd = -1;
 
     /* Fixed malloc thresholds: glibc otherwise raises them after a large
@@ -93,11 +155,16 @@ main (int argc, char **argv)
         printf ("uffd-shimd %s\n", UFFD_SHIM_VERSION_STRING);
         return 0;
     }
+    /* Only the default file may be missing when the daemon starts (the
+     * defaults apply); a file someone named must exist, and --check-config
+     * checks a file, so it must exist too. */
+    if (!config_path && g_getenv ("UFFD_SHIM_CONFIG") && *g_getenv ("UFFD_SHIM_CONFIG"))
+        config_path = g_strdup (g_getenv ("UFFD_SHIM_CONFIG"));
+    missing_ok = !config_path && !check_only;
     if (!config_path)
-        config_path = g_strdup (g_getenv ("UFFD_SHIM_CONFIG") ? g_getenv ("UFFD_SHIM_CONFIG")
-                                                            : UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf");
+        config_path = g_strdup (UFFD_SHIM_SYSCONFDIR "/uffd-shim/uffd-shim.conf");
     uffd_shim_config_init_defaults (&cfg);
-    if (!uffd_shim_config_load (&cfg, config_path, TRUE, &error)) {
+    if (!uffd_shim_config_load (&cfg, config_path, missing_ok, &error)) {
         fprintf (stderr, "uffd-shimd: bad configuration: %s\n", error->message);
         return 1;
     }
@@ -114,7 +181,11 @@ main (int argc, char **argv)
         g_warning ("--log %s: expected stderr or syslog", log_mode);
         return 2;
     }
+    /* From here on SIGHUP reloads, never kills. */
+    reload = (Reload) { &cfg, NULL, config_path, missing_ok };
+    g_unix_signal_add (SIGHUP, on_hup, &reload);
     umask (0077);
+    raise_nofile ();
     if (!open_sockets (&cfg, &client_fd, &admin_fd, &error)) {
         g_warning ("%s", error->message);
         return 1;
@@ -131,6 +202,7 @@ main (int argc, char **argv)
     }
     g_unix_signal_add (SIGTERM, on_signal, loop);
     g_unix_signal_add (SIGINT, on_signal, loop);
+    reload.srv = srv;
     /* Last step of setup: from here on only the event loop's system calls. */
     if (!uffd_shim_seccomp_install (seccomp_mode, &error)) {
         g_warning ("%s", error->message);

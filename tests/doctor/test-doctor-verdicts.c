@@ -37,6 +37,7 @@ healthy (void)
     e->version = g_strdup ("7.2.19");
     e->native = 0;
     g_ptr_array_add (f->emulators, e);
+    f->yama_ptrace_scope = 1;
     return f;
 }
 
@@ -82,7 +83,7 @@ test_healthy (void)
         g_assert_cmpint (x->level, ==, UFFD_SHIM_DOCTOR_PASS);
         g_assert_null (x->fix);
     }
-    g_assert_cmpuint (r->len, ==, 11);
+    g_assert_cmpuint (r->len, ==, 12);
 }
 
 static void
@@ -293,6 +294,47 @@ test_lsm (void)
     g_assert_cmpint (level_of (f, "selinux", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
 }
 
+static void
+test_isolation (void)
+{
+    g_autoptr (UffdShimDoctorFacts) f = healthy ();
+    g_autofree char *d1 = NULL, *d2 = NULL;
+
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
+    f->yama_ptrace_scope = 2;
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
+    /* No sVirt, and Yama lets a QEMU attach to another. */
+    f->yama_ptrace_scope = 0;
+    g_assert_cmpint (level_of (f, "isolation", &d1), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_nonnull (strstr (d1, "Yama ptrace_scope 0"));
+    f->yama_ptrace_scope = -1;
+    g_assert_cmpint (level_of (f, "isolation", &d2), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_nonnull (strstr (d2, "no Yama"));
+    /* sVirt: AppArmor enabled, or SELinux enforcing, unless qemu.conf turns it off. */
+    f->apparmor_enabled = 1;
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
+    f->svirt_off = TRUE;
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_FAIL);
+    f->apparmor_enabled = 0;
+    f->svirt_off = FALSE;
+    f->selinux_enforce = 0;
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_FAIL);
+    f->selinux_enforce = 1;
+    g_assert_cmpint (level_of (f, "isolation", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
+
+    g_assert_false (uffd_shim_doctor_parse_svirt_off (NULL));
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("#security_driver = \"none\"\n"));
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("security_driver = \"apparmor\"\n"));
+    g_assert_true (uffd_shim_doctor_parse_svirt_off ("security_driver = \"none\"\n"));
+    g_assert_true (uffd_shim_doctor_parse_svirt_off ("x = 1\nsecurity_driver=[ \"none\" ]\n"));
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("security_driver = [ \"selinux\", \"none\" ]\n"));
+    g_assert_true (uffd_shim_doctor_parse_svirt_off ("security_default_confined = 0\n"));
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("security_default_confined = 1\n"));
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("my_security_driver = \"none\"\n"));
+    /* The last setting counts. */
+    g_assert_false (uffd_shim_doctor_parse_svirt_off ("security_driver = \"none\"\nsecurity_driver = \"selinux\"\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -306,5 +348,6 @@ main (int argc, char **argv)
     g_test_add_func ("/doctor/hook", test_hook);
     g_test_add_func ("/doctor/qemu", test_qemu);
     g_test_add_func ("/doctor/lsm", test_lsm);
+    g_test_add_func ("/doctor/isolation", test_isolation);
     return g_test_run ();
 }

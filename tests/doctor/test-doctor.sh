@@ -53,6 +53,16 @@ check "host: the knob check matches /proc/sys/vm/unprivileged_userfaultfd ($(kno
     test "$(result_of "$WORK/host.json" knob)" = "$expect_knob"
 expect_kernel=$([ -c /dev/userfaultfd ] && echo pass || echo fail)
 check "host: the kernel check matches /dev/userfaultfd" test "$(result_of "$WORK/host.json" kernel)" = "$expect_kernel"
+# This host: QEMUs isolated by Yama, or by AppArmor/SELinux (and sVirt not
+# turned off in qemu.conf), or not at all (a FAIL).
+yama=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo none)
+lsm=no
+grep -qs Y /sys/module/apparmor/parameters/enabled && lsm=yes
+grep -qs 1 /sys/fs/selinux/enforce && lsm=yes
+grep -Eqs '^[[:space:]]*(security_driver[[:space:]]*=.*"none"|security_default_confined[[:space:]]*=[[:space:]]*0)' /etc/libvirt/qemu.conf && lsm=no
+expect_iso=$([ "$lsm" = yes ] || { [ "$yama" != none ] && [ "$yama" -ge 1 ]; } && echo pass || echo fail)
+check "host: the isolation check matches Yama ($yama) and AppArmor/SELinux ($lsm): $expect_iso" \
+    test "$(result_of "$WORK/host.json" isolation)" = "$expect_iso"
 if [ -S /run/uffd-shim/admin.sock ]; then expect_broker=pass; else expect_broker=fail; fi
 check "host: the broker check matches /run/uffd-shim/admin.sock" test "$(result_of "$WORK/host.json" broker)" = "$expect_broker"
 "$UFFD_SHIMCTL" doctor --bogus >/dev/null 2>&1
@@ -65,6 +75,8 @@ mkdir -p "$R"/proc/sys/kernel "$R"/proc/sys/vm "$R"/dev "$R"/etc/sysctl.d "$R"/u
 chmod 0755 "$R"/run/uffd-shim "$WORK/libvirt"
 echo "6.1.0-13-amd64" >"$R/proc/sys/kernel/osrelease"
 echo 0 >"$R/proc/sys/vm/unprivileged_userfaultfd"
+mkdir -p "$R/proc/sys/kernel/yama"
+echo 1 >"$R/proc/sys/kernel/yama/ptrace_scope"
 mknod -m 0600 "$R/dev/userfaultfd" c 10 257 || cp -a /dev/userfaultfd "$R/dev/" 2>/dev/null
 printf '# defaults\n#vm.unprivileged_userfaultfd = 1\n' >"$R/etc/sysctl.conf"
 printf '#!/bin/sh\necho "libvirtd (libvirt) 9.0.0"\n' >"$R/usr/sbin/libvirtd"
@@ -241,7 +253,23 @@ check "AppArmor on, QEMU rule, broker profile not loaded: WARN" expect aa-noprof
 echo "uffd-shimd (enforce)" >>"$R/sys/kernel/security/apparmor/profiles"
 doctor_root aa-ok
 check "AppArmor on, QEMU rule and broker profile loaded: PASS" expect aa-ok apparmor pass
+echo 0 >"$R/proc/sys/kernel/yama/ptrace_scope"
+doctor_root aa-yama0
+check "AppArmor on (sVirt), Yama 0: QEMUs are isolated (PASS)" expect aa-yama0 isolation pass "AppArmor confines each QEMU"
+echo 'security_driver = "none"' >>"$R/etc/libvirt/qemu.conf"
+doctor_root aa-none
+check "... unless qemu.conf says security_driver = \"none\": FAIL" expect aa-none isolation fail "sVirt is off"
+sed -i '/^security_driver/d' "$R/etc/libvirt/qemu.conf"
 echo N >"$R/sys/module/apparmor/parameters/enabled"
+doctor_root yama0
+check "no sVirt, Yama ptrace_scope 0: FAIL naming the sysctl, exit status 1" \
+    eval 'expect yama0 isolation fail "Yama ptrace_scope 0" && [ "$DRC" = 1 ] && grep -q "kernel.yama.ptrace_scope=1" "$WORK/yama0.txt"'
+rm -rf "$R/proc/sys/kernel/yama"
+doctor_root noyama
+check "no sVirt, no Yama in the kernel: FAIL naming AppArmor/SELinux" \
+    expect noyama isolation fail "no Yama in the kernel"
+mkdir -p "$R/proc/sys/kernel/yama"
+echo 1 >"$R/proc/sys/kernel/yama/ptrace_scope"
 
 mkdir -p "$R/sys/fs/selinux"
 echo 1 >"$R/sys/fs/selinux/enforce"

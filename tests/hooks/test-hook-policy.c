@@ -14,11 +14,11 @@ static void
 test_decide_default_mode (void)
 {
     /* opt-in off: every allowed domain is eligible unless it opts out. */
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_UNSET), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_UNSET), ==,
                      UFFD_SHIM_HOOK_GRANT);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_YES), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_YES), ==,
                      UFFD_SHIM_HOOK_GRANT);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_NO), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, FALSE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_NO), ==,
                      UFFD_SHIM_HOOK_SKIP_OPTED_OUT);
 }
 
@@ -27,18 +27,24 @@ test_decide_opt_in_mode (void)
 {
     static const char *const domains[] = { "db-*", "cache", NULL };
 
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, domains, "db-7", UFFD_SHIM_OPT_IN_UNSET), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, domains, "db-7", UFFD_SHIM_OPT_IN_UNSET), ==,
                      UFFD_SHIM_HOOK_GRANT);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, domains, "cache", UFFD_SHIM_OPT_IN_UNSET), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, domains, "cache", UFFD_SHIM_OPT_IN_UNSET), ==,
                      UFFD_SHIM_HOOK_GRANT);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, domains, "web", UFFD_SHIM_OPT_IN_UNSET), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, domains, "web", UFFD_SHIM_OPT_IN_UNSET), ==,
                      UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, domains, "web", UFFD_SHIM_OPT_IN_YES), ==,
+    /* The incoming metadata is the source's word: it does not opt in... */
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, domains, "web", UFFD_SHIM_OPT_IN_YES), ==,
+                     UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN);
+    /* ... unless the operator lets it ([hook] metadata-opt-in). */
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, TRUE, domains, "web", UFFD_SHIM_OPT_IN_YES), ==,
                      UFFD_SHIM_HOOK_GRANT);
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, NULL, "web", UFFD_SHIM_OPT_IN_UNSET), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, TRUE, domains, "web", UFFD_SHIM_OPT_IN_UNSET), ==,
+                     UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN);
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, NULL, "web", UFFD_SHIM_OPT_IN_UNSET), ==,
                      UFFD_SHIM_HOOK_SKIP_NOT_OPTED_IN);
     /* A listed domain can still opt out. */
-    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, domains, "db-7", UFFD_SHIM_OPT_IN_NO), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (TRUE, TRUE, FALSE, domains, "db-7", UFFD_SHIM_OPT_IN_NO), ==,
                      UFFD_SHIM_HOOK_SKIP_OPTED_OUT);
 }
 
@@ -47,9 +53,11 @@ test_decide_deny_wins (void)
 {
     static const char *const domains[] = { "*", NULL };
 
-    g_assert_cmpint (uffd_shim_hook_decide (FALSE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_YES), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (FALSE, FALSE, FALSE, NULL, "a", UFFD_SHIM_OPT_IN_YES), ==,
                      UFFD_SHIM_HOOK_SKIP_DENIED);
-    g_assert_cmpint (uffd_shim_hook_decide (FALSE, TRUE, domains, "a", UFFD_SHIM_OPT_IN_YES), ==,
+    g_assert_cmpint (uffd_shim_hook_decide (FALSE, TRUE, FALSE, domains, "a", UFFD_SHIM_OPT_IN_YES), ==,
+                     UFFD_SHIM_HOOK_SKIP_DENIED);
+    g_assert_cmpint (uffd_shim_hook_decide (FALSE, TRUE, TRUE, domains, "a", UFFD_SHIM_OPT_IN_YES), ==,
                      UFFD_SHIM_HOOK_SKIP_DENIED);
 }
 

@@ -167,6 +167,9 @@ write_config "$T/default.conf"
 write_config "$T/native.conf" "native-emulators = $EMULATOR"
 write_config "$T/opt-in.conf" "opt-in = true
 domains = db-*"
+write_config "$T/opt-in-meta.conf" "opt-in = true
+metadata-opt-in = true
+domains = db-*"
 write_config "$T/deny.conf" "" "deny-domains = secret-*"
 write_config "$T/no-preload.conf"
 sed -i "s|^preload = .*|preload = $T/missing.so|" "$T/no-preload.conf"
@@ -231,10 +234,18 @@ domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
 # Opt-in.
 domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin
 check "opt-in: unlisted domain passes through, no grant" eval 'rc_is 0 && out_empty && no_grant web1'
+# The incoming XML is the source host's: its metadata does not opt in here...
 domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$T/opt-in.conf" web1 migrate begin
-check "opt-in: metadata enabled=yes gets a grant and the preload" \
+check "opt-in: the incoming metadata enabled=yes does not opt in" \
+    eval 'rc_is 0 && out_empty && no_grant web1'
+# ... unless the operator lets it.
+domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$T/opt-in-meta.conf" web1 migrate begin
+check "opt-in with metadata-opt-in: enabled=yes gets a grant and the preload" \
     eval 'rc_is 0 && out_has LD_PRELOAD && has_grant web1 "$UUID1"'
 domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 stopped end
+domain_xml web1 "$UUID1" | hook "$T/opt-in-meta.conf" web1 migrate begin
+check "opt-in with metadata-opt-in: no metadata, not listed: no grant" \
+    eval 'rc_is 0 && out_empty && no_grant web1'
 domain_xml db-3 "$UUID2" | hook "$T/opt-in.conf" db-3 migrate begin
 check "opt-in: domain listed in [hook] domains gets a grant" eval 'rc_is 0 && has_grant db-3 "$UUID2"'
 domain_xml db-3 "$UUID2" "$(opt_in_meta no)" | hook "$T/opt-in.conf" db-3 stopped end
@@ -245,6 +256,30 @@ check "enabled=no opts out in default mode" eval 'rc_is 0 && out_empty && no_gra
 domain_xml vm1 "$UUID1" "$(opt_in_meta maybe)" | hook "$T/default.conf" vm1 migrate begin
 check "enabled=maybe: the migration goes on untouched, one warning, no grant" \
     eval 'rc_is 0 && out_empty && err_one_line && err_has "enabled=" && err_has "goes on without uffd-shim" && no_grant vm1'
+
+# A migration naming a domain that runs here (libvirt's pid file locked by
+# its QEMU) leaves that domain's grant alone, and is refused.
+mkdir -p "$T/libvirt"
+domain_xml run1 "$UUID1" | hook "$T/default.conf" run1 migrate begin
+python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+os.write(fd, b"%d" % os.getpid())
+print("locked", flush=True)
+time.sleep(60)' "$T/libvirt/run1.pid" > "$T/locker.out" &
+LOCKER=$!
+i=0
+while ! grep -q locked "$T/locker.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 migrate begin
+check "a domain running here: its grant is left alone, XML untouched, why on stderr (libvirt refuses the migration)" \
+    eval 'rc_is 0 && out_empty && err_one_line && err_has "runs on this host" && err_has "pid $LOCKER"'
+check "... and its grant is left alone (not replaced)" has_grant run1 "$UUID1"
+kill "$LOCKER"
+wait "$LOCKER" 2>/dev/null
+domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 migrate begin
+check "once it stopped (pid file no longer locked) the grant is replaced" \
+    eval 'rc_is 0 && has_grant run1 "$UUID2"'
+domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 stopped end
 
 # Deny list: excluded domains are not even parsed.
 domain_xml secret-1 "$UUID1" | hook "$T/deny.conf" secret-1 migrate begin

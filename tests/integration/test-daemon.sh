@@ -52,6 +52,56 @@ stop_pid "$BROKER_PID"
 check "SIGTERM stops it cleanly, keeping its grants file" \
     bash -c '! kill -0 "$1" 2>/dev/null && grep -q "stopping; grants are kept" "$2"' _ "$BROKER_PID" "$BROKER_LOG"
 
+# Signals and configuration files.
+out=$("$UFFD_SHIMD" --config "$WORK/missing.conf" --check-config 2>&1)
+rc=$?
+check "--check-config fails on a missing file (status 1, naming it)" \
+    eval '[ $rc = 1 ] && grep -q "$WORK/missing.conf: .*No such file" <<<"$out"'
+# (In a private /run: a broker that did start would take the default paths.)
+out=$(unshare -m --propagation private bash -c \
+    'mount -n -t tmpfs -o mode=0755 tmpfs /run && exec timeout 5 "$1" --config "$2"' _ \
+    "$UFFD_SHIMD" "$WORK/missing.conf" 2>&1)
+check "a missing file named with --config refuses to start" test $? = 1
+UUID1=6f1c2a9e-1111-4a7b-9c3d-0123456789ab
+write_broker_config "$WORK/hup.conf"
+start_broker "$WORK/hup.conf" || { not_ok "broker starts"; tap_end; }
+cp "$WORK/hup.conf" "$WORK/ctl.conf"   # uffd-shimctl keeps reading a good file
+BROKER_CONFIG=$WORK/ctl.conf
+ctl grant dom1 $UUID1 >/dev/null
+# hup EXPECTED-LOG-LINE: sends SIGHUP, waits for the line.
+hup() {
+    local n i
+    n=$(grep -c "SIGHUP" "$BROKER_LOG")
+    kill -HUP "$BROKER_PID"
+    for ((i = 0; i < 50; i++)); do
+        [ "$(grep -c "SIGHUP" "$BROKER_LOG")" -gt "$n" ] && break
+        sleep 0.1
+    done
+    tail -n 1 "$BROKER_LOG" | grep -q "$1" || { diag "$(tail -n 3 "$BROKER_LOG")"; return 1; }
+}
+write_broker_config "$WORK/hup.conf" "deny-domains=dom2"
+check "SIGHUP reloads the configuration" hup "SIGHUP: reloaded the configuration from $WORK/hup.conf"
+check "... and the broker lives on" kill -0 "$BROKER_PID"
+check "... keeping its grants" eval 'ctl grants | grep -q "^dom1 "'
+check "... and applying the new one (deny-domains=dom2)" \
+    eval '! ctl grant dom2 6f1c2a9e-2222-4a7b-9c3d-0123456789ab 2>/dev/null'
+printf '[grants]\nlifetime=0\n' >"$WORK/hup.conf"
+check "SIGHUP with a bad file: not reloaded, naming the key" \
+    hup "configuration not reloaded, the running one stays: .*\[grants\] lifetime: '0'"
+check "... the running configuration stays (dom2 still denied, dom3 granted)" \
+    eval '! ctl grant dom2 6f1c2a9e-2222-4a7b-9c3d-0123456789ab 2>/dev/null && ctl grant dom3 6f1c2a9e-3333-4a7b-9c3d-0123456789ab >/dev/null'
+write_broker_config "$WORK/hup.conf"
+sed -i "s|^socket=.*|socket=$WORK/run/other.sock|" "$WORK/hup.conf"
+check "SIGHUP with another socket path: not reloaded, a restart is needed" \
+    hup "\[broker\] socket changed: that takes a restart"
+write_broker_config "$WORK/hup.conf" "deny-domains=dom2"
+sed -i "s|^user=.*|user=nobody|" "$WORK/hup.conf"
+check "SIGHUP with [qemu] user changed to a name: not reloaded (no lookup while serving)" \
+    hup "\[qemu\] user changed to the name 'nobody'"
+kill -0 "$BROKER_PID"
+check "after four SIGHUPs the broker still serves" eval 'kill -0 $BROKER_PID && ctl status >/dev/null'
+stop_pid "$BROKER_PID"
+
 # systemd socket activation and readiness, without systemd.
 rm -f "$WORK/run/uffd.sock" "$WORK/run/admin.sock"
 out=$(python3 "$TESTS_DIR/integration/socket-activate.py" "$WORK/run/uffd.sock" "$WORK/run/admin.sock" \
@@ -83,7 +133,7 @@ PY
     unshare -m --propagation private bash -c '
         mount -n -t tmpfs -o mode=0755 tmpfs /dev && mknod -m 0666 /dev/null c 1 3 || exit 3
         python3 "$1" "$2" & sl=$!
-        sleep 0.5
+        for i in $(seq 100); do [ -S /dev/log ] && break; sleep 0.1; done
         rm -f "$5"
         "$3" --config "$4" --log syslog & d=$!
         for i in $(seq 50); do [ -S "$5" ] && break; sleep 0.1; done

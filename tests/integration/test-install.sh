@@ -30,9 +30,9 @@ lib=$(find_one "*/libuffd-shim.so.0*")
 pre=$(find_one "*/uffd-shim/libuffd-shim-preload.so")
 pc=$(find_one "*/pkgconfig/libuffd-shim.pc")
 check "installs libuffd-shim.so.0 and its pkg-config file" test -n "$lib" -a -n "$pc"
-check "the library exports exactly its three versioned symbols (UFFD_SHIM_0.1)" \
+check "the library exports exactly its four versioned symbols (UFFD_SHIM_0.1)" \
     test "$(readelf --dyn-syms -W "$lib" | awk '$7 != "UND" && $8 ~ /@@UFFD_SHIM_0.1/ {print $8}' | sort | tr '\n' ' ')" = \
-         "uffd_shim_get_device@@UFFD_SHIM_0.1 uffd_shim_strreason@@UFFD_SHIM_0.1 uffd_shim_userfaultfd@@UFFD_SHIM_0.1 "
+         "uffd_shim_get_device@@UFFD_SHIM_0.1 uffd_shim_put_device@@UFFD_SHIM_0.1 uffd_shim_strreason@@UFFD_SHIM_0.1 uffd_shim_userfaultfd@@UFFD_SHIM_0.1 "
 check "the preload needs nothing but libc" test "$(readelf -d "$pre" | awk '/NEEDED/ {print $5}' | tr '\n' ' ')" = "[libc.so.6] "
 check "the preload exports only the interposed entry point, syscall" \
     test "$(readelf --dyn-syms -W "$pre" | awk '$7 != "UND" && $5 == "GLOBAL" && $4 == "FUNC" {print $8}' | sort | tr '\n' ' ')" = \

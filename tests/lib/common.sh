@@ -89,10 +89,15 @@ write_broker_config() {
 }
 
 # start_broker CONFIG: starts uffd-shimd in the background, waits for its sockets.
+# With BROKER_NOFILE=SOFT:HARD it runs under that open-file limit (prlimit).
 start_broker() {
     BROKER_CONFIG=$1
     BROKER_LOG=${BROKER_LOG:-$WORK/broker.log}
-    "$UFFD_SHIMD" --config "$BROKER_CONFIG" >>"$BROKER_LOG" 2>&1 &
+    if [ -n "${BROKER_NOFILE:-}" ]; then
+        prlimit --nofile="$BROKER_NOFILE" -- "$UFFD_SHIMD" --config "$BROKER_CONFIG" >>"$BROKER_LOG" 2>&1 &
+    else
+        "$UFFD_SHIMD" --config "$BROKER_CONFIG" >>"$BROKER_LOG" 2>&1 &
+    fi
     BROKER_PID=$!
     on_exit "stop_pid $BROKER_PID"
     local i
@@ -107,6 +112,17 @@ start_broker() {
 }
 
 ctl() { "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" "$@"; }
+
+# broker_ticks: the private broker's CPU time so far (user + system, clock ticks).
+broker_ticks() { sed 's/^.*) //' "/proc/$BROKER_PID/stat" | awk '{ print $12 + $13 }'; }
+# usage_mark, then usage_cpu (the broker's share of one core since the mark,
+# in percent) and usage_log (lines its log grew by since the mark).
+usage_mark() { _usage_t=$(broker_ticks); _usage_w=$(date +%s.%N); _usage_l=$(wc -l <"$BROKER_LOG"); }
+usage_cpu() {
+    awk -v t0="$_usage_t" -v t1="$(broker_ticks)" -v w0="$_usage_w" -v w1="$(date +%s.%N)" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", 100 * (t1 - t0) / hz / (w1 - w0) }'
+}
+usage_log() { echo $(($(wc -l <"$BROKER_LOG") - _usage_l)); }
 # as_user UID CMD...: run CMD with that uid/gid and no privileges at all.
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
 

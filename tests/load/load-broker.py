@@ -16,6 +16,7 @@ none otherwise. The root part measures the broker's open fds and RSS after
 a warm-up and at the end, and its counters. Prints TAP.
 """
 import argparse
+import ctypes
 import json
 import os
 import selectors
@@ -32,6 +33,7 @@ HDR = struct.Struct("=IHHII")
 UUID = bytes(range(1, 17))
 UUID_TEXT = "01020304-0506-0708-090a-0b0c0d0e0f10"
 STATUS_OK, STATUS_EXHAUSTED = 0, 7
+PR_SET_DUMPABLE = 4
 
 
 def request():
@@ -142,6 +144,9 @@ def run_clients(a, n, stats, dev_rdev):
 
 
 def client_main(a):
+    # As libuffd-shim does: the broker serves only a QEMU that no process of
+    # its uid can ptrace.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     stats = {"status": {}, "errors": [], "retries": 0, "latency_max_ms": 0.0}
     dev_rdev = os.stat("/dev/userfaultfd").st_rdev
     run_clients(a, a.warmup, stats, dev_rdev)

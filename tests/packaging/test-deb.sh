@@ -69,7 +69,11 @@ check "the example configuration's preload path is the installed preload" \
     bash -c 'grep -q "^#preload=$1$" /etc/uffd-shim/uffd-shim.conf.example && test -f "$1"' _ "$preload"
 check "the installed hook puts the installed preload into QEMU's environment" \
     bash -c 'strings /usr/libexec/uffd-shim-hook | grep -qx "$1"' _ "$preload"
-check "uffd-shimd --check-config accepts the default configuration" bash -c '/usr/sbin/uffd-shimd --check-config | sed "s/^/# /"; exit "${PIPESTATUS[0]}"'
+check "uffd-shimd --check-config accepts the shipped example configuration" \
+    bash -c '/usr/sbin/uffd-shimd --check-config -c /etc/uffd-shim/uffd-shim.conf.example | sed "s/^/# /"; exit "${PIPESTATUS[0]}"'
+[ -e /etc/uffd-shim/uffd-shim.conf ] ||
+    check "... and fails, naming the file, while /etc/uffd-shim/uffd-shim.conf does not exist" \
+        bash -c '! /usr/sbin/uffd-shimd --check-config 2>&1 | grep -q "uffd-shim.conf: OK" && /usr/sbin/uffd-shimd --check-config 2>&1 | grep -q "/etc/uffd-shim/uffd-shim.conf: .*No such file"'
 
 # 5. The doctor against the installed files, with the installed broker running.
 # A private run directory and configuration: never the host's /run/uffd-shim.

@@ -99,6 +99,51 @@ test_user_resolution (void)
     }
 }
 
+/* Whether a daemon running @old_text takes @new_text on SIGHUP; the uid it
+ * would serve then in *uid. */
+static gboolean
+reloads (const char *old_text, const char *new_text, uid_t *uid, char **msg)
+{
+    UffdShimConfig old, next;
+    g_autoptr (GError) e = NULL;
+    gboolean ok;
+
+    uffd_shim_config_init_defaults (&old);
+    uffd_shim_config_init_defaults (&next);
+    g_assert_true (uffd_shim_config_parse (&old, old_text, strlen (old_text), TRUE, NULL));
+    g_assert_true (uffd_shim_config_parse (&next, new_text, strlen (new_text), FALSE, NULL));
+    ok = uffd_shim_config_reload_check (&old, &next, &e);
+    *uid = next.qemu_uid;
+    if (msg)
+        *msg = e ? g_strdup (e->message) : NULL;
+    uffd_shim_config_clear (&old);
+    uffd_shim_config_clear (&next);
+    return ok;
+}
+
+static void
+test_reload_check (void)
+{
+    const char *base = "[qemu]\nuser=64055\n";
+    uid_t uid = 0;
+    g_autofree char *msg = NULL, *msg2 = NULL;
+
+    g_assert_true (reloads (base, "[qemu]\nuser=64055\n[grants]\nlifetime=60\ndeny-domains=x*\n"
+                                  "[broker]\nmax-clients=10\nclient-timeout-ms=500\n", &uid, NULL));
+    g_assert_cmpint (uid, ==, 64055);
+    g_assert_true (reloads (base, "[qemu]\nuser=1234\n", &uid, NULL));
+    g_assert_cmpint (uid, ==, 1234);
+    g_assert_false (reloads (base, "[qemu]\nuser=someone\n", &uid, &msg));
+    g_assert_nonnull (strstr (msg, "[qemu] user changed to the name 'someone'"));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[broker]\nsocket=/run/x.sock\n", &uid, &msg2));
+    g_assert_nonnull (strstr (msg2, "[broker] socket changed: that takes a restart"));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[broker]\nadmin-socket=/run/a.sock\n", &uid, NULL));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[broker]\nstate-dir=/run/s\n", &uid, NULL));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[broker]\nlog=syslog\n", &uid, NULL));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[broker]\nsocket-mode=0660\n", &uid, NULL));
+    g_assert_false (reloads (base, "[qemu]\nuser=64055\n[grants]\nmax-grants=10\n", &uid, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -107,5 +152,6 @@ main (int argc, char **argv)
     g_test_add_func ("/config/values", test_values);
     g_test_add_func ("/config/errors", test_errors);
     g_test_add_func ("/config/user", test_user_resolution);
+    g_test_add_func ("/config/reload-check", test_reload_check);
     return g_test_run ();
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "libvirt-record.h"
+#include "log.h"
 #include "peer.h"
 
 static void
@@ -23,6 +24,22 @@ test_proc_uids (void)
     g_assert_false (uffd_shim_parse_proc_uids ("Name:\tx\nUid:\t1\t2\t3\n", u));
     g_assert_false (uffd_shim_parse_proc_uids ("Uid:\t1\t2\t3\t4\n", u)); /* not after a newline */
     g_assert_false (uffd_shim_parse_proc_uids ("Name:\tx\nUid:\t1\t2\t3\t99999999999\n", u));
+}
+
+static void
+test_proc_tracer (void)
+{
+    pid_t t = -1;
+
+    g_assert_true (uffd_shim_parse_proc_tracer ("Name:\tqemu\nPid:\t7\nTracerPid:\t0\nUid:\t1\n", &t));
+    g_assert_cmpint (t, ==, 0);
+    g_assert_true (uffd_shim_parse_proc_tracer ("Name:\tqemu\nTracerPid:\t4242\nUid:\t1\n", &t));
+    g_assert_cmpint (t, ==, 4242);
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tqemu\nUid:\t1\n", &t));
+    g_assert_false (uffd_shim_parse_proc_tracer ("TracerPid:\t0\n", &t)); /* not after a newline */
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tx\nTracerPid:\t12x\n", &t));
+    g_assert_false (uffd_shim_parse_proc_tracer ("Name:\tx\nTracerPid:\t99999999999\n", &t));
+    /* A comm of "x\nTracerPid: 0" is escaped by the kernel, never a line. */
 }
 
 static void
@@ -254,15 +271,42 @@ test_status_cache (void)
     g_assert_cmpint (rmdir (dir), ==, 0);
 }
 
+static void
+check_value (const char *in, const char *want)
+{
+    g_autofree char *got = uffd_shim_log_value (in);
+
+    g_assert_cmpstr (got, ==, want);
+}
+
+static void
+test_log_value (void)
+{
+    check_value ("vm1", "vm1");
+    check_value ("/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-x86_64");
+    check_value (NULL, "-");
+    check_value ("-", "\"-\"");
+    check_value ("", "\"\"");
+    check_value ("a b", "\"a b\"");
+    check_value ("a=b", "\"a=b\"");
+    check_value ("say \"hi\"", "\"say \\\"hi\\\"\"");
+    check_value ("back\\slash", "\"back\\\\slash\"");
+    check_value ("/q\naudit: x=y", "\"/q\\naudit: x=y\"");
+    check_value ("tab\there\x1b", "\"tab\\there\\033\"");
+    check_value ("caf\xc3\xa9", "\"caf\\303\\251\"");
+}
+
 int
 main (int argc, char **argv)
 {
     g_test_init (&argc, &argv, NULL);
     g_test_add_func ("/parsers/proc-uids", test_proc_uids);
     g_test_add_func ("/parsers/proc-starttime", test_proc_starttime);
+    g_test_add_func ("/parsers/proc-tracer", test_proc_tracer);
     g_test_add_func ("/parsers/pidfile", test_pidfile);
     g_test_add_func ("/parsers/status-xml", test_status_xml);
     g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);
     g_test_add_func ("/parsers/status-cache", test_status_cache);
+    g_test_add_func ("/parsers/log-value", test_log_value);
     return g_test_run ();
 }

@@ -63,6 +63,25 @@ test_ok (Fixture *f, gconstpointer data)
     g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_OK);
 }
 
+/* A granted QEMU that other processes of its uid could ptrace, or that is
+ * traced, is refused; last, so that an ungranted one still reads
+ * not-granted. */
+static void
+test_exposed (Fixture *f, gconstpointer data)
+{
+    f->peer.dumpable = TRUE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_DUMPABLE);
+    f->peer.tracer = 77;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_TRACED);
+    f->peer.dumpable = FALSE;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_TRACED);
+    f->in.grant = NULL;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_NOT_GRANTED);
+    f->in.grant = &f->grant;
+    f->peer.uid = 1000;
+    g_assert_cmpint (DECIDE (f), ==, UFFD_SHIM_E_WRONG_UID);
+}
+
 static void
 test_uid (Fixture *f, gconstpointer data)
 {
@@ -242,6 +261,7 @@ main (int argc, char **argv)
     g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
     ADD ("/policy/ok", test_ok);
+    ADD ("/policy/exposed", test_exposed);
     ADD ("/policy/uid", test_uid);
     ADD ("/policy/exe", test_exe);
     ADD ("/policy/grant-states", test_grant_states);

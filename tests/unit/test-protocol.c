@@ -153,6 +153,18 @@ test_reply (void)
     g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
     r.hdr.version = 1;
     g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+    /* So are dumpable and traced; a version 1 client is told peer-gone. */
+    for (uint32_t st = UFFD_SHIM_E_DUMPABLE; st <= UFFD_SHIM_E_TRACED; st++) {
+        r.status = st;
+        r.hdr.version = 2;
+        g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_OK);
+        r.hdr.version = 1;
+        g_assert_cmpint (uffd_shim_parse_reply (&r, sizeof r, &out), ==, UFFD_SHIM_E_PROTOCOL);
+        g_assert_cmpuint (uffd_shim_status_for_version (st, 2), ==, st);
+        g_assert_cmpuint (uffd_shim_status_for_version (st, 1), ==, UFFD_SHIM_E_PEER_GONE);
+    }
+    g_assert_cmpuint (uffd_shim_status_for_version (UFFD_SHIM_E_NOT_GRANTED, 1), ==,
+                      UFFD_SHIM_E_NOT_GRANTED);
     r.hdr.version = 2;
     r.status = 0;
     r.count = UFFD_SHIM_MAX_GRANTS + 1;
