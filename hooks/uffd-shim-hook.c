@@ -76,6 +76,7 @@
 #include "domxml.h"
 #include "hook-policy.h"
 #include "install.h"
+#include "libxml-lazy.h"
 #include "uffd-shim-proto.h"
 #include "wire.h"
 
@@ -318,8 +319,21 @@ main (int argc, char **argv)
     name = argv[1];
     op = argv[2];
     subop = argv[3];
-    if (strcmp (op, "migrate") == 0 && strcmp (subop, "begin") == 0)
+    /*
+     * Decided from argv alone, before anything is set up: an operation we
+     * ignore costs an exec (without libxml2: see libxml-lazy.c) and draining
+     * stdin. Only migrate begin reads domain XML, so only it loads libxml2.
+     */
+    if (strcmp (op, "migrate") == 0 && strcmp (subop, "begin") == 0) {
+        g_autoptr(GError) error = NULL;
+
+        if (!uffd_shim_hook_libxml_load (&error)) {
+            read_stdin (NULL, 0);
+            hook_msg ("incoming migration of domain '%s' refused: %s", name, error->message);
+            return 1;
+        }
         return hook_migrate_begin (name);
+    }
     if ((strcmp (op, "stopped") == 0 || strcmp (op, "release") == 0) &&
         strcmp (subop, "end") == 0)
         return hook_revoke (name);

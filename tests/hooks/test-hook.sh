@@ -186,8 +186,22 @@ for op in "prepare begin" "start begin" "started begin" "reconnect begin" "resto
     echo "<not-xml" | hook "$T/does-not-exist.conf" vm1 $op
     check "$op passes through without config or XML" eval 'rc_is 0 && out_empty && err_empty'
 done
-head -c 8388608 /dev/zero | hook "$T/does-not-exist.conf" vm1 started begin
-check "8 MiB on stdin is drained on the fast path" eval 'rc_is 0 && out_empty && err_empty'
+# Drained, not just left: the writer (libvirt) sees every byte taken, no EPIPE.
+{ head -c 8388608 /dev/zero; echo $? > "$T/writer"; } | hook "$T/does-not-exist.conf" vm1 started begin
+check "8 MiB on stdin is drained on the fast path" \
+    eval 'rc_is 0 && out_empty && err_empty && [ "$(cat "$T/writer")" = 0 ]'
+# ... and they do not even load libxml2 (with ICU and libstdc++ the bulk of an
+# exec of the hook); migrate begin, which reads the XML, does.
+libs_loaded() { # libs_loaded OP SUBOP < XML: the dynamic loader's list, in $T/libs
+    LD_DEBUG=files UFFD_SHIM_CONFIG=$T/default.conf "$HOOK" vm1 "$1" "$2" - > /dev/null 2> "$T/libs"
+}
+echo "<not-xml" | libs_loaded prepare begin
+check "ignored operations do not load libxml2" \
+    eval 'grep -q "file=libglib" "$T/libs" && ! grep -q "file=libxml2" "$T/libs"'
+echo "<not-xml" | libs_loaded stopped end
+check "stopped end does not load libxml2" eval '! grep -q "file=libxml2" "$T/libs"'
+echo "<not-xml" | libs_loaded migrate begin
+check "migrate begin loads libxml2" grep -q "file=libxml2" "$T/libs"
 
 # migrate begin, eligible: grant + XML with the preload.
 domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
