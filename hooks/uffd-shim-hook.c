@@ -48,8 +48,9 @@
  *  - migrate begin: if the domain is eligible (allow/deny lists, [hook]
  *    opt-in, metadata <uffd-shim:postcopy enabled=".."/>), open a grant for
  *    name+uuid (replacing an old one), and unless the emulator asks the
- *    broker natively, print the XML with LD_PRELOAD of the preload library
- *    added through qemu:env. Broker unreachable, grant refused, unreadable
+ *    broker natively (the marker in its binary; the answer is cached per
+ *    file, native-cache.c), print the XML with LD_PRELOAD of the preload
+ *    library added through qemu:env. Broker unreachable, grant refused, unreadable
  *    XML: exit 1 with one line on stderr: the incoming migration is refused
  *    before any guest state moves, instead of failing at the postcopy switch.
  *  - stopped end, release end: revoke the grant (no grant is fine). On a
@@ -77,12 +78,15 @@
 #include "hook-policy.h"
 #include "install.h"
 #include "libxml-lazy.h"
+#include "native-cache.h"
 #include "uffd-shim-proto.h"
 #include "wire.h"
 
 #define HOOK_PROG "uffd-shim-hook"
 #define HOOK_ADMIN_TIMEOUT_MS 5000
 #define HOOK_CONFIG_ENV "UFFD_SHIM_CONFIG"
+/* Like UFFD_SHIM_CONFIG, for tests; empty: no cache. */
+#define HOOK_NATIVE_CACHE_ENV "UFFD_SHIM_HOOK_CACHE"
 
 /* Lets install/uninstall recognise this binary (see install.h). */
 __attribute__((used)) static const char hook_marker[] = UFFD_SHIM_HOOK_MARKER;
@@ -167,6 +171,17 @@ report_broker_failure (const HookConfig *cfg, const char *action, const char *na
                   action, name, cfg->admin_socket, uffd_shim_status_str (r));
 }
 
+/* Where the native-marker answers are kept (native-cache.c), NULL for nowhere. */
+static const char *
+native_cache_dir (void)
+{
+    const char *env = g_getenv (HOOK_NATIVE_CACHE_ENV);
+
+    if (env == NULL)
+        return UFFD_SHIM_NATIVE_CACHE_DIR;
+    return env[0] != '\0' ? env : NULL;
+}
+
 /*
  * The XML to print for @xml: NULL when it stays unchanged (native emulator
  * or LD_PRELOAD already right). Returns FALSE on error (message printed).
@@ -182,8 +197,9 @@ preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainI
     gboolean changed = FALSE;
 
     *out = NULL;
-    if (uffd_shim_hook_emulator_is_native (info->emulator,
-                                           (const char *const *) cfg->native_emulators))
+    if (uffd_shim_hook_emulator_is_native_cached (info->emulator,
+                                                  (const char *const *) cfg->native_emulators,
+                                                  native_cache_dir (), NULL))
         return TRUE;
     if (!g_file_test (preload, G_FILE_TEST_IS_REGULAR)) {
         hook_msg ("incoming migration of domain '%s' refused: the preload library %s is "
