@@ -20,8 +20,9 @@
  *            granted domain bench-N, so the broker sees N distinct peers and
  *            N active grants, as a destination host receiving N domains.
  * Clients are processes (this program re-executed, as the QEMU uid for
- * syscall and library), released together at each round by a pipe barrier;
- * each runs a closed loop of acquisitions. A warm-up round precedes the
+ * syscall and library), released together at each round by a pipe barrier
+ * (one pipe per round, below); each runs a closed loop of acquisitions. A
+ * warm-up round precedes the
  * measured rounds; in library mode every grant is renewed (REPLACE, 1000
  * uses) before each round. Throughput is acquisitions over the wall time of
  * the measured rounds. In library mode the broker's STATUS counters must
@@ -29,6 +30,20 @@
  * hand-out is reported.
  * Output: one JSON object per concurrency level on stdout (JSON lines).
  * BENCH_ACQUIRE_SCALE (default 1) scales the number of acquisitions.
+ *
+ * The barrier. Round r starts when the driver writes one byte per client
+ * into round r's own pipe, and each client reads exactly one byte from it.
+ * With one pipe for all rounds (as this program first had it), a client
+ * done with round r early read the next byte, which belonged to a client
+ * not yet scheduled in round r, and ran round r + 1 before the driver had
+ * even collected round r; the driver then counted that client's DONE as
+ * the other's. At 256 clients on 2 cores a few clients did so in most runs:
+ * their measured acquisitions fell before the driver read the broker's
+ * counter for the round and the robbed clients' warm-up ones after it
+ * (25,600 - 100 k + 10 k hand-outs counted), and the figures of every mode
+ * mixed rounds. Each client also records the rounds it began and ended,
+ * and the driver checks, before it releases a round, that every client has
+ * done exactly the rounds before it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,13 +70,18 @@
 #define GRANT_USES 1000
 #define MAX_CLIENTS 1024
 
-enum { FD_READY = 3, FD_GO, FD_DONE, FD_SHM };
+#define MAX_ROUNDS 3
+/* In a client: READY and DONE (one byte per round) go to the driver; round
+ * r is released by one byte in pipe FD_GO + r. */
+enum { FD_READY = 3, FD_DONE, FD_SHM, FD_GO };
 
 /* Per-client area of the shared memory: a header, then the samples (ns). */
 typedef struct {
     uint32_t errors;
     int32_t first_errno;
     int32_t first_reason;
+    uint32_t started;  /* rounds begun (warm-up included) */
+    uint32_t finished; /* rounds ended */
     uint32_t pad;
 } ClientHdr;
 
@@ -146,6 +166,8 @@ client_main (int argc, char **argv)
     p.iters = (unsigned) atoi (argv[4]);
     p.rounds = (unsigned) atoi (argv[5]);
     p.warm = (unsigned) atoi (argv[6]);
+    if (p.rounds < 1 || p.rounds > MAX_ROUNDS)
+        return 2;
     base = mmap (NULL, client_area (&p) * (idx + 1), PROT_READ | PROT_WRITE, MAP_SHARED, FD_SHM, 0);
     if (base == MAP_FAILED)
         return 3;
@@ -156,8 +178,9 @@ client_main (int argc, char **argv)
     for (unsigned r = 0; r <= p.rounds; r++) {
         unsigned n = r == 0 ? p.warm : p.iters;
 
-        if (bench_read_full (FD_GO, &b, 1) < 0)
+        if (bench_read_full (FD_GO + (int) r, &b, 1) < 0)
             return 3;
+        __atomic_store_n (&h->started, r + 1, __ATOMIC_SEQ_CST);
         for (unsigned i = 0; i < n; i++) {
             int reason;
             uint64_t t0 = bench_now_ns (), t1;
@@ -171,6 +194,7 @@ client_main (int argc, char **argv)
             if (r > 0)
                 samples[(size_t) (r - 1) * p.iters + i] = t1 - t0;
         }
+        __atomic_store_n (&h->finished, r + 1, __ATOMIC_SEQ_CST);
         if (bench_write_full (FD_DONE, &b, 1) < 0)
             return 3;
     }
@@ -229,12 +253,34 @@ handed_out (const Opts *o)
     return uffd_shim_admin_status (o->admin, &r, 10000) == 0 ? r.handed_out : 0;
 }
 
+/*
+ * After the driver collected round @r's DONE bytes: every client has begun
+ * and ended exactly rounds 0..@r, none is already in a later one (see the
+ * barrier, above).
+ */
+static int
+round_complete (const char *base, size_t area, unsigned conc, unsigned r)
+{
+    for (unsigned i = 0; i < conc; i++) {
+        const ClientHdr *h = (const ClientHdr *) (base + area * i);
+        unsigned started = __atomic_load_n (&h->started, __ATOMIC_SEQ_CST);
+        unsigned finished = __atomic_load_n (&h->finished, __ATOMIC_SEQ_CST);
+
+        if (started != r + 1 || finished != r + 1) {
+            fprintf (stderr, "bench-acquire: round %u ended with client %u at %u round(s) begun, "
+                     "%u ended: the barrier let rounds mix\n", r, i, started, finished);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int
 run_level (const Opts *o, const char *self, unsigned conc)
 {
     Plan p = plan_for (conc);
     size_t area = client_area (&p), total = (size_t) conc * p.iters * p.rounds, k = 0;
-    int ready[2], go[2], done[2], shm;
+    int ready[2], go[MAX_ROUNDS + 1][2], done[2], shm;
     pid_t *pids = calloc (conc, sizeof *pids);
     uint64_t *all = malloc (total * sizeof *all), wall = 0, cpu = 0, handed = 0;
     char *base;
@@ -243,10 +289,13 @@ run_level (const Opts *o, const char *self, unsigned conc)
     double mean = 0;
     char *buf = malloc (conc);
 
-    if (!pids || !all || !buf || pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (go, O_CLOEXEC) < 0 ||
+    if (!pids || !all || !buf || p.rounds > MAX_ROUNDS || pipe2 (ready, O_CLOEXEC) < 0 ||
         pipe2 (done, O_CLOEXEC) < 0 || (shm = memfd_create ("bench-acquire", MFD_CLOEXEC)) < 0 ||
         ftruncate (shm, (off_t) (area * conc)) < 0)
         return -1;
+    for (unsigned r = 0; r <= p.rounds; r++)
+        if (pipe2 (go[r], O_CLOEXEC) < 0)
+            return -1;
     base = mmap (NULL, area * conc, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
     if (base == MAP_FAILED)
         return -1;
@@ -258,9 +307,11 @@ run_level (const Opts *o, const char *self, unsigned conc)
         char idx[16], it[16], rd[16], wm[16], name[32], text[37];
         uint8_t uuid[16];
         char *argv[] = { (char *) self, "child", (char *) o->mode, idx, it, rd, wm, NULL };
-        int keep[] = { ready[1], go[0], done[1], shm };
+        int keep[3 + MAX_ROUNDS + 1] = { ready[1], done[1], shm };
         int lib = !strcmp (o->mode, "library");
 
+        for (unsigned r = 0; r <= p.rounds; r++)
+            keep[3 + r] = go[r][0];
         snprintf (idx, sizeof idx, "%u", i);
         snprintf (it, sizeof it, "%u", p.iters);
         snprintf (rd, sizeof rd, "%u", p.rounds);
@@ -268,13 +319,15 @@ run_level (const Opts *o, const char *self, unsigned conc)
         snprintf (name, sizeof name, "bench-%u", i);
         bench_domain_uuid (i, uuid, text);
         pids[i] = bench_launch (argv, o->run_dir, lib ? name : NULL, text,
-                                strcmp (o->mode, "device") ? o->qemu_uid : (uid_t) -1, keep, 4);
+                                strcmp (o->mode, "device") ? o->qemu_uid : (uid_t) -1, keep,
+                                3 + (int) p.rounds + 1);
         if (pids[i] < 0)
             return -1;
     }
     close (ready[1]);
-    close (go[0]);
     close (done[1]);
+    for (unsigned r = 0; r <= p.rounds; r++)
+        close (go[r][0]);
     if (bench_read_full (ready[0], buf, conc) < 0) {
         fprintf (stderr, "bench-acquire: clients did not start\n");
         failed = 1;
@@ -290,19 +343,24 @@ run_level (const Opts *o, const char *self, unsigned conc)
         c0 = o->broker ? bench_cpu_ns (o->broker) : 0;
         t0 = bench_now_ns ();
         memset (buf, 'g', conc);
-        if (bench_write_full (go[1], buf, conc) < 0 || bench_read_full (done[0], buf, conc) < 0) {
+        if (bench_write_full (go[r][1], buf, conc) < 0 || bench_read_full (done[0], buf, conc) < 0) {
             fprintf (stderr, "bench-acquire: a client died\n");
             failed = 1;
             break;
         }
         t1 = bench_now_ns ();
+        if (!round_complete (base, area, conc, r)) {
+            failed = 1;
+            break;
+        }
         if (r > 0) {
             wall += t1 - t0;
             cpu += o->broker ? bench_cpu_ns (o->broker) - c0 : 0;
             handed += o->broker ? handed_out (o) - h0 : 0;
         }
     }
-    close (go[1]);
+    for (unsigned r = 0; r <= p.rounds; r++)
+        close (go[r][1]);
     for (unsigned i = 0; i < conc; i++) {
         int ws;
         ClientHdr *h = (ClientHdr *) (base + area * i);

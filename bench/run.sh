@@ -5,12 +5,14 @@
 # Usage (root, from anywhere):
 #   bench/run.sh [--only PART[,PART...]] [-n N] [OUTDIR]
 #
-#   PART    acquire, migration, libvirt, memory (default: all, in that order);
+#   PART    acquire, migration, libvirt, evacuate, memory (default: all, in
+#           that order);
 #           each is bench/PART.sh OUTDIR, which writes OUTDIR/PART.json and
 #           OUTDIR/PART.md and exits non-zero on failure
 #   -n N    interleaved pairs of the migration and libvirt parts (exported
-#           as BENCH_N; default 5 and 4); acquire and memory size
-#           themselves (BENCH_ACQUIRE_SCALE, BENCH_MEMORY_COUNT)
+#           as BENCH_N; default 5 and 4); acquire, evacuate and memory size
+#           themselves (BENCH_ACQUIRE_SCALE, BENCH_EVACUATE_LEVELS and
+#           BENCH_EVACUATE_PAIRS, BENCH_MEMORY_COUNT)
 #   OUTDIR  default ./bench-results/YYYYMMDD-HHMMSS
 #
 # Installs missing Debian packages (scripts/deps.sh), builds the tree into
@@ -27,7 +29,7 @@ BENCH_PART=run
 . "$here/lib/build.sh"
 . "$here/lib/knob.sh"
 
-ALL_PARTS=(acquire migration libvirt memory)
+ALL_PARTS=(acquire migration libvirt evacuate memory)
 usage() {
     sed -n '/^# Usage/,/^#   OUTDIR/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2

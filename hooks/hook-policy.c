@@ -115,8 +115,8 @@ read_full (int fd, guint8 *buf, gsize len)
     return (gssize) got;
 }
 
-static gboolean
-scan_fd (int fd)
+gboolean
+uffd_shim_hook_fd_has_marker (int fd)
 {
     static const char marker[] = UFFD_SHIM_NATIVE_MARKER;
     const gsize mlen = sizeof marker - 1;
@@ -157,7 +157,7 @@ uffd_shim_hook_emulator_has_marker (const char *path)
         return FALSE;
     if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > UFFD_SHIM_NATIVE_SCAN_MAX)
         return FALSE;
-    return scan_fd (fd);
+    return uffd_shim_hook_fd_has_marker (fd);
 }
 
 gboolean

@@ -67,4 +67,10 @@ gboolean uffd_shim_hook_emulator_is_native (const char *emulator,
  */
 gboolean uffd_shim_hook_emulator_has_marker (const char *path);
 
+/*
+ * The scan of uffd_shim_hook_emulator_has_marker() on an open file, from its
+ * current offset to its end or UFFD_SHIM_NATIVE_SCAN_MAX bytes (then FALSE).
+ */
+gboolean uffd_shim_hook_fd_has_marker (int fd);
+
 #endif /* UFFD_SHIM_HOOK_POLICY_H */

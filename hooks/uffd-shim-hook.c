@@ -52,8 +52,9 @@
  *    name+uuid (replacing an old one, but never the grant of a domain of
  *    that name whose QEMU runs here: its libvirt pid file is locked; libvirt
  *    refuses such a migration itself), and unless the emulator asks the
- *    broker natively, print the XML with LD_PRELOAD of the preload library
- *    added through qemu:env.
+ *    broker natively (the marker in its binary; the answer is cached per
+ *    file, native-cache.c), print the XML with LD_PRELOAD of the preload
+ *    library added through qemu:env.
  *  - stopped end, release end: revoke the grant (no grant is fine; a grant
  *    still serving a live QEMU's migration is refused by the broker, and
  *    at stopped/release that QEMU is gone). On a source host after a
@@ -90,12 +91,16 @@
 #include "domxml.h"
 #include "hook-policy.h"
 #include "install.h"
+#include "libxml-lazy.h"
+#include "native-cache.h"
 #include "uffd-shim-proto.h"
 #include "wire.h"
 
 #define HOOK_PROG "uffd-shim-hook"
 #define HOOK_ADMIN_TIMEOUT_MS 5000
 #define HOOK_CONFIG_ENV "UFFD_SHIM_CONFIG"
+/* Like UFFD_SHIM_CONFIG, for tests; empty: no cache. */
+#define HOOK_NATIVE_CACHE_ENV "UFFD_SHIM_HOOK_CACHE"
 
 /* Lets install/uninstall recognise this binary (see install.h). */
 __attribute__((used)) static const char hook_marker[] = UFFD_SHIM_HOOK_MARKER;
@@ -214,6 +219,17 @@ report_broker_failure (const HookConfig *cfg, const char *action, const char *na
                   action, name, cfg->admin_socket, uffd_shim_status_str (r));
 }
 
+/* Where the native-marker answers are kept (native-cache.c), NULL for nowhere. */
+static const char *
+native_cache_dir (void)
+{
+    const char *env = g_getenv (HOOK_NATIVE_CACHE_ENV);
+
+    if (env == NULL)
+        return UFFD_SHIM_NATIVE_CACHE_DIR;
+    return env[0] != '\0' ? env : NULL;
+}
+
 /*
  * The XML to print for @xml: NULL when it stays unchanged (native emulator
  * or LD_PRELOAD already right). Returns FALSE on error (message printed).
@@ -229,8 +245,9 @@ preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainI
     gboolean changed = FALSE;
 
     *out = NULL;
-    if (uffd_shim_hook_emulator_is_native (info->emulator,
-                                           (const char *const *) cfg->native_emulators))
+    if (uffd_shim_hook_emulator_is_native_cached (info->emulator,
+                                                  (const char *const *) cfg->native_emulators,
+                                                  native_cache_dir (), NULL))
         return TRUE;
     if (!g_file_test (preload, G_FILE_TEST_IS_REGULAR)) {
         hook_warn_unshimmed (info->name, "the preload library %s is missing; install uffd-shim "
@@ -382,8 +399,21 @@ main (int argc, char **argv)
     name = argv[1];
     op = argv[2];
     subop = argv[3];
-    if (strcmp (op, "migrate") == 0 && strcmp (subop, "begin") == 0)
+    /*
+     * Decided from argv alone, before anything is set up: an operation we
+     * ignore costs an exec (without libxml2: see libxml-lazy.c) and draining
+     * stdin. Only migrate begin reads domain XML, so only it loads libxml2.
+     */
+    if (strcmp (op, "migrate") == 0 && strcmp (subop, "begin") == 0) {
+        g_autoptr(GError) error = NULL;
+
+        if (!uffd_shim_hook_libxml_load (&error)) {
+            read_stdin (NULL, 0);
+            hook_msg ("incoming migration of domain '%s' refused: %s", name, error->message);
+            return 1;
+        }
         return hook_migrate_begin (name);
+    }
     if ((strcmp (op, "stopped") == 0 || strcmp (op, "release") == 0) &&
         strcmp (subop, "end") == 0)
         return hook_revoke (name);

@@ -9,6 +9,9 @@
   report.py libvirt OUTDIR [--param K=V ...]
       reads OUTDIR/libvirt/migrations.jsonl and OUTDIR/libvirt/hook-*.json,
       writes OUTDIR/libvirt.json and libvirt.md
+  report.py evacuate OUTDIR [--param K=V ...]
+      reads OUTDIR/evacuate/evacuations.jsonl and guests.jsonl, writes
+      OUTDIR/evacuate.json and evacuate.md
   report.py combine OUTDIR --machine FILE PART...
       reads OUTDIR/PART.json and PART.md for each PART, writes
       OUTDIR/bench.json and OUTDIR/bench.md, prints the Markdown
@@ -348,6 +351,129 @@ def libvirt(args):
     return 0
 
 
+# ---- evacuate ------------------------------------------------------------------
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"n": 0, "median": None, "min": None, "max": None}
+    return {"n": len(values), "median": median(values), "min": min(values), "max": max(values)}
+
+
+def evacuate(args):
+    d = os.path.join(args.outdir, "evacuate")
+    evacs = [e for e in read_jsonl(os.path.join(d, "evacuations.jsonl")) if not e.get("warmup")]
+    guests = [g for g in read_jsonl(os.path.join(d, "guests.jsonl")) if not g.get("warmup")]
+    levels = sorted({e["level"] for e in evacs})
+    summary = {}
+    for n in levels:
+        s = {}
+        for arm in ("plain", "shim"):
+            ev = [e for e in evacs if e["level"] == n and e["arm"] == arm]
+            gs = [g for g in guests if g["level"] == n and g["arm"] == arm]
+            # Times count where the migrations completed (in postcopy),
+            # whatever the checks after them found: an evacuation with a
+            # failed migration measures something else; memory integrity is
+            # reported next to them.
+            done = [g for g in gs if g.get("rc") == 0 and g.get("postcopy")]
+            s[arm] = {
+                "evacuations": len(ev), "evacuations_ok": sum(1 for e in ev if e["ok"]),
+                "wall_s": spread([e.get("wall_s") for e in ev
+                                  if e.get("guests_migrated", 0) == e.get("guests")]),
+                # every guest an evacuation was to move, also those that
+                # never started
+                "guests": sum(e.get("guests", 0) for e in ev),
+                "guests_ok": sum(1 for g in gs if g["ok"]),
+                "guests_migrated": len(done),
+                "memcheck_failed": sum(1 for g in gs if g.get("memcheck", "").startswith("memcheck")),
+                "migration_s": spread([g.get("seconds") for g in done]),
+                "total_ms": spread([g.get("total_ms") for g in done]),
+                "downtime_ms": spread([g.get("downtime_ms") for g in done]),
+                "postcopy_requests": spread([g.get("postcopy_requests") for g in done]),
+            }
+        s["wall_ratio"] = ratio(s["shim"]["wall_s"]["median"], s["plain"]["wall_s"]["median"])
+        summary[str(n)] = s
+    n_ok = sum(1 for g in guests if g["ok"])
+    n_all = sum(e.get("guests", 0) for e in evacs)
+    targets = [{"name": "guests evacuated in postcopy with memory intact (every level, both arms)",
+                "value": "%d/%d" % (n_ok, n_all), "target": "all",
+                "met": n_ok == n_all and n_all > 0}]
+    if levels:
+        top = summary[str(levels[-1])]
+        r = top["wall_ratio"]
+        targets.append({"name": "median evacuation wall-time ratio shim/plain at N=%d" % levels[-1],
+                        "value": None if r is None else round(r, 3),
+                        "target": "<= %.2f" % RATIO_TARGET,
+                        "met": r is not None and r <= RATIO_TARGET})
+    params = params_from(args.param)
+    doc = {"part": "evacuate", "params": params, "results": {"evacuations": evacs, "guests": guests},
+           "summary": summary, "targets": targets}
+
+    md = ["## Evacuation: N guests migrated into one destination at once, postcopy", ""]
+    md.append("Parameters: " + "; ".join("%s = %s" % (k, v) for k, v in params.items()) + ".")
+    md.append("")
+    md.append("Wall time: first `virsh migrate` started to last one completed (evacuations "
+              "whose every migration completed in postcopy). Per guest (migrations completed "
+              "in postcopy): its `virsh migrate` wall time, and the total time, downtime and "
+              "pages requested by the destination that libvirt reports for it (the source's "
+              "`job-completed` event: `time_elapsed`, `downtime`, `memory_postcopy_requests`). "
+              "Medians over the guests of all evacuations of a level, range in brackets. "
+              "Guests ok: migrated, running on the destination without DMA error, memory "
+              "intact (memcheck) and, in the shim arm, served by the broker. plain: knob 1, "
+              "no hook, no broker; shim: knob 0, hook + broker.")
+    md.append("")
+    md.append("| N | arm | evacuations ok | wall time s | per-guest migrate s | total time ms "
+              "| downtime ms | page requests | guests migrated | guests ok | memcheck failed "
+              "| wall ratio shim/plain |")
+    md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def cell(st, digits):
+        if not st["n"]:
+            return "n/a"
+        return "%s (%s - %s)" % (fmt(st["median"], digits), fmt(st["min"], digits),
+                                 fmt(st["max"], digits))
+
+    for n in levels:
+        s = summary[str(n)]
+        for arm in ("plain", "shim"):
+            a = s[arm]
+            md.append("| %d | %s | %d/%d | %s | %s | %s | %s | %s | %d/%d | %d/%d | %d | %s |" % (
+                n, arm, a["evacuations_ok"], a["evacuations"], cell(a["wall_s"], 2),
+                cell(a["migration_s"], 2), cell(a["total_ms"], 0), cell(a["downtime_ms"], 0),
+                cell(a["postcopy_requests"], 0),
+                a["guests_migrated"], a["guests"], a["guests_ok"], a["guests"], a["memcheck_failed"],
+                fmt_ratio(s["wall_ratio"]) if arm == "shim" else ""))
+    md.append("")
+    md += targets_table(targets)
+    md.append("")
+    md.append("Evacuations in the order they ran (load: 1-minute load average after the "
+              "migrations):")
+    md.append("")
+    md.append("| N | run | arm | ok | guests ok | wall time s | load |")
+    md.append("|---:|---|---|---|---:|---:|---:|")
+    for e in evacs:
+        md.append("| %d | %s | %s | %s | %d/%d | %s | %s |" % (
+            e["level"], e["run"], e["arm"], "yes" if e["ok"] else "**no**", e.get("guests_ok", 0),
+            e.get("guests", 0), fmt(e.get("wall_s"), 2), fmt(e.get("loadavg"), 2)))
+    bad = [g for g in guests if not g["ok"]]
+    if bad:
+        md.append("")
+        md.append("Guests that failed:")
+        md.append("")
+        for g in bad:
+            md.append("* N=%d run %s %s `%s`: %s" % (g["level"], g["run"], g["arm"], g["domain"],
+                                                    g.get("error", "see its log")))
+    write_part(args.outdir, "evacuate", doc, "\n".join(md))
+    return 0
+
+
 # ---- combine -------------------------------------------------------------------
 
 def combine(args):
@@ -416,7 +542,7 @@ def combine(args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("migration", "libvirt"):
+    for name in ("migration", "libvirt", "evacuate"):
         p = sub.add_parser(name)
         p.add_argument("outdir")
         p.add_argument("--param", action="append", metavar="K=V")
@@ -425,7 +551,8 @@ def main(argv=None):
     p.add_argument("--machine", required=True)
     p.add_argument("parts", nargs="+")
     args = ap.parse_args(argv)
-    return {"migration": migration, "libvirt": libvirt, "combine": combine}[args.cmd](args)
+    return {"migration": migration, "libvirt": libvirt, "evacuate": evacuate,
+            "combine": combine}[args.cmd](args)
 
 
 if __name__ == "__main__":

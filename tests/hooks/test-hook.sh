@@ -44,6 +44,9 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 ADMIN=$T/admin.sock
+# The hook's native-marker cache (hooks/native-cache.c) goes here, not to /run.
+UFFD_SHIM_HOOK_CACHE=$T/native-cache
+export UFFD_SHIM_HOOK_CACHE
 PRELOAD=${UFFD_SHIM_PRELOAD:-}
 if [ -z "$PRELOAD" ] || [ ! -f "$PRELOAD" ]; then
     PRELOAD=$T/libuffd-shim-preload.so
@@ -174,6 +177,12 @@ write_config "$T/deny.conf" "" "deny-domains = secret-*"
 write_config "$T/no-preload.conf"
 sed -i "s|^preload = .*|preload = $T/missing.so|" "$T/no-preload.conf"
 
+# Emulators for the native-marker checks, made early: the cache stores an
+# answer only for a file unchanged for a few seconds.
+printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$T/qemu-native"
+printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$T/qemu-native2"
+printf 'ELF...uffd-shim-native-broker-v0 /run/uffd-shim/uffd.sock...' > "$T/qemu-plain"
+
 if ! start_broker; then
     sed 's/^/# broker: /' "$T/broker.log"
     skip_all "uffd-shimd did not start (see its log above)"
@@ -189,8 +198,22 @@ for op in "prepare begin" "start begin" "started begin" "reconnect begin" "resto
     echo "<not-xml" | hook "$T/does-not-exist.conf" vm1 $op
     check "$op passes through without config or XML" eval 'rc_is 0 && out_empty && err_empty'
 done
-head -c 8388608 /dev/zero | hook "$T/does-not-exist.conf" vm1 started begin
-check "8 MiB on stdin is drained on the fast path" eval 'rc_is 0 && out_empty && err_empty'
+# Drained, not just left: the writer (libvirt) sees every byte taken, no EPIPE.
+{ head -c 8388608 /dev/zero; echo $? > "$T/writer"; } | hook "$T/does-not-exist.conf" vm1 started begin
+check "8 MiB on stdin is drained on the fast path" \
+    eval 'rc_is 0 && out_empty && err_empty && [ "$(cat "$T/writer")" = 0 ]'
+# ... and they do not even load libxml2 (with ICU and libstdc++ the bulk of an
+# exec of the hook); migrate begin, which reads the XML, does.
+libs_loaded() { # libs_loaded OP SUBOP < XML: the dynamic loader's list, in $T/libs
+    LD_DEBUG=files UFFD_SHIM_CONFIG=$T/default.conf "$HOOK" vm1 "$1" "$2" - > /dev/null 2> "$T/libs"
+}
+echo "<not-xml" | libs_loaded prepare begin
+check "ignored operations do not load libxml2" \
+    eval 'grep -q "file=libglib" "$T/libs" && ! grep -q "file=libxml2" "$T/libs"'
+echo "<not-xml" | libs_loaded stopped end
+check "stopped end does not load libxml2" eval '! grep -q "file=libxml2" "$T/libs"'
+echo "<not-xml" | libs_loaded migrate begin
+check "migrate begin loads libxml2" grep -q "file=libxml2" "$T/libs"
 
 # migrate begin, eligible: grant + XML with the preload.
 domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
@@ -230,6 +253,35 @@ domain_xml vm2 "$UUID2" | hook "$T/default.conf" vm2 stopped end
 domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 migrate begin
 check "native emulator: grant, XML unchanged" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
 domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
+
+# Native by the marker in the binary, remembered per file (device, inode,
+# size, mtime, ctime), never trusted for another file at the same path.
+settle() { # waits until FILE has not changed for 3 s (what the cache wants)
+    while [ $(( $(date +%s) - $(stat -c %Z "$1") )) -lt 3 ]; do sleep 0.2; done
+}
+domain_with() { # domain_with EMULATOR: vm1's XML with that emulator
+    EMULATOR=$1 domain_xml vm1 "$UUID1"
+}
+settle "$T/qemu-native"
+rm -rf "$UFFD_SHIM_HOOK_CACHE"   # holds the system QEMU's answer by now
+domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+check "marker in the emulator: grant, XML unchanged" \
+    eval 'rc_is 0 && out_empty && err_empty && has_grant vm1 "$UUID1"'
+check "the answer is cached, root-only" \
+    eval '[ "$(stat -c %u:%a "$UFFD_SHIM_HOOK_CACHE")" = 0:700 ] &&
+          [ "$(stat -c %u:%a:%s "$UFFD_SHIM_HOOK_CACHE/native-marker")" = 0:600:88 ]'
+domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+check "marker, second time (from the cache): XML unchanged" eval 'rc_is 0 && out_empty'
+mv "$T/qemu-plain" "$T/qemu-native"
+domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+check "a plain emulator swapped in at the same path gets the preload" \
+    eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD\"/>"'
+chmod 0755 "$UFFD_SHIM_HOOK_CACHE"
+settle "$T/qemu-native2"
+domain_with "$T/qemu-native2" | hook "$T/default.conf" vm1 migrate begin
+check "cache directory open to others: not used, answer still right" \
+    eval 'rc_is 0 && out_empty && [ "$(stat -c %s "$UFFD_SHIM_HOOK_CACHE/native-marker")" = 88 ]'
+domain_with "$T/qemu-native2" | hook "$T/default.conf" vm1 stopped end
 
 # Opt-in.
 domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin

@@ -659,7 +659,10 @@ host_domstate() {
 # while `virsh event` listens on both hosts. Sets E2E_MIGRATE_RC,
 # E2E_MIGRATE_OUTPUT, E2E_MIGRATE_SECONDS, E2E_MIGRATE_POSTCOPY (1 if a
 # "Post-copy" lifecycle event was seen, i.e. the switch really happened),
-# E2E_MIGRATE_LOG (output and events); returns the rc (124: timed out after
+# E2E_MIGRATE_START and E2E_MIGRATE_END (epoch seconds, nanosecond
+# resolution, around the virsh migrate command), E2E_MIGRATE_LOG (output
+# and events; its name has the domain's, so migrations of different
+# domains can run at once); returns the rc (124: timed out after
 # $E2E_MIGRATE_TIMEOUT s, the job is then aborted).
 # Note: with a fast link precopy may converge before --postcopy-after-precopy
 # switches; add a precopy cap (e.g. --bandwidth 32, MiB/s) to force postcopy.
@@ -674,7 +677,7 @@ migrate() {
     local unsafe=()
     [ "${E2E_MIGRATE_UNSAFE:-1}" = 1 ] && unsafe=(--unsafe)
     n=$(find "$E2E_BASE" -maxdepth 1 -name 'migrate-*.log' | wc -l)
-    E2E_MIGRATE_LOG=$E2E_BASE/migrate-$((n + 1)).log
+    E2E_MIGRATE_LOG=$E2E_BASE/migrate-$((n + 1))-$dom.log
     ev1=$E2E_MIGRATE_LOG.src-events
     ev2=$E2E_MIGRATE_LOG.dst-events
     LC_ALL=C timeout "$(( ${E2E_MIGRATE_TIMEOUT:-180} + 30 ))" virsh -q -c "$suri" \
@@ -689,7 +692,9 @@ migrate() {
         virsh -c "$suri" migrate --live "${unsafe[@]}" "$@" "$dom" "$duri" \
         --migrateuri tcp://127.0.0.1 2>&1)
     E2E_MIGRATE_RC=$?
-    E2E_MIGRATE_SECONDS=$(_e2e_elapsed "$t0")
+    E2E_MIGRATE_END=$(_e2e_now)
+    E2E_MIGRATE_START=$t0
+    E2E_MIGRATE_SECONDS=$(awk -v a="$t0" -v b="$E2E_MIGRATE_END" 'BEGIN { printf "%.2f", b - a }')
     if [ "$E2E_MIGRATE_RC" = 124 ] || [ "$E2E_MIGRATE_RC" = 137 ]; then
         LC_ALL=C timeout 20 virsh -q -c "$suri" domjobabort "$dom" >/dev/null 2>&1
     fi
