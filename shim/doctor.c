@@ -922,7 +922,8 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
     g_autofree char *qemu_d_r = rooted (o, qemu_d);
     g_autofree char *path_r = NULL;
     g_autoptr (GDir) dir = NULL;
-    const char *pidfiles[] = { o->libvirtd_pidfile, NULL, NULL };
+    const char *given[] = { o->libvirtd_pidfile, NULL };
+    const char *const *pidfiles = o->libvirtd_pidfile ? given : uffd_shim_libvirt_pidfiles;
     struct stat st;
 
     f->hook_path = g_build_filename (qemu_d, UFFD_SHIM_HOOK_INSTALL_NAME, NULL);
@@ -953,11 +954,7 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
                 f->other_hook_mtime = st.st_mtime;
         }
     }
-    if (!pidfiles[0]) {
-        pidfiles[0] = "/run/libvirtd.pid";
-        pidfiles[1] = "/run/virtqemud.pid";
-    }
-    for (gsize i = 0; i < G_N_ELEMENTS (pidfiles) && pidfiles[i]; i++) {
+    for (gsize i = 0; pidfiles[i]; i++) {
         g_autofree char *text = read_rooted (o, pidfiles[i]);
         g_autofree char *name = NULL;
         guint64 pid;

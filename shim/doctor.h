@@ -99,7 +99,7 @@ typedef struct {
 typedef struct {
     const char *root;             /* NULL or "/" = the host */
     const char *hooks_dir;        /* default /etc/libvirt/hooks */
-    const char *libvirtd_pidfile; /* default: /run/libvirtd.pid, then /run/virtqemud.pid */
+    const char *libvirtd_pidfile; /* default: uffd_shim_libvirt_pidfiles (install.h) */
     int timeout_ms;               /* bound on each command and the status call */
 } UffdShimDoctorOptions;
 
