@@ -90,10 +90,21 @@ typedef struct {
     /* LSMs */
     int apparmor_enabled;      /* -1 not in the kernel, 0 disabled, 1 enabled */
     int apparmor_broker_loaded;/* -1 unknown, 0 no, 1 yes */
-    gboolean apparmor_qemu_rule; /* libvirt-qemu's local abstraction gives /dev/userfaultfd */
+    gboolean apparmor_qemu_rule; /* the libvirt-qemu abstraction gives /dev/userfaultfd
+                                  * (our drop-in in an included libvirt-qemu.d, or a
+                                  * rule in its local file) */
     int selinux_enforce;       /* -1 SELinux off, 0 permissive, 1 enforcing */
-    int selinux_module;        /* -1 unknown (no semodule), 0 not loaded, 1 loaded */
+    int selinux_module;        /* uffd_shim: -1 unknown (no semodule), 0 not loaded, 1 loaded */
+    int selinux_preload_module;/* uffd_shim_preload (noatsecure), same values */
+    guint security_driver;     /* qemu.conf security_driver: UFFD_SHIM_DOCTOR_SECDRV_* bits */
 } UffdShimDoctorFacts;
+
+/* qemu.conf's security_driver: which LSM drivers libvirt uses for QEMU. */
+#define UFFD_SHIM_DOCTOR_SECDRV_UNSET    0u       /* not set: the host's LSM (libvirt's default) */
+#define UFFD_SHIM_DOCTOR_SECDRV_NONE     (1u << 0) /* "none": QEMU is not confined */
+#define UFFD_SHIM_DOCTOR_SECDRV_SELINUX  (1u << 1)
+#define UFFD_SHIM_DOCTOR_SECDRV_APPARMOR (1u << 2)
+#define UFFD_SHIM_DOCTOR_SECDRV_OTHER    (1u << 3) /* "dac" or anything else */
 
 /* Where and how facts are gathered. Every path is prefixed with @root. */
 typedef struct {
@@ -125,6 +136,8 @@ int uffd_shim_doctor_version_cmp (const char *a, const char *b);
 char *uffd_shim_doctor_sysctl_value (const char *text);
 /* cgroup_device_acl in a qemu.conf text (never ACL_UNKNOWN). */
 UffdShimDoctorAcl uffd_shim_doctor_parse_acl (const char *text);
+/* security_driver in a qemu.conf text: UFFD_SHIM_DOCTOR_SECDRV_* bits (0: unset). */
+guint uffd_shim_doctor_parse_security_driver (const char *text);
 /* The version in "libvirtd (libvirt) 9.0.0" or "QEMU emulator version 7.2.19 (...)". */
 char *uffd_shim_doctor_parse_version (const char *text);
 /* Start time (field 22, clock ticks since boot) from the text of /proc/PID/stat; -1 if bad. */
