@@ -13,7 +13,7 @@ pkgs=(
   debootstrap
   # tests of lsm/ (checkmodule, semodule_link/_expand, sesearch: tools only,
   # no SELinux is enabled by them) and of debian/ and rpm/
-  checkpolicy semodule-utils setools debhelper lintian fakeroot dpkg-dev systemd rpm
+  checkpolicy semodule-utils setools debhelper lintian fakeroot dpkg-dev systemd rpm cpio
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin-client.h"
+#include "build-config.h"
 #include "install.h"
 #if HAVE_NATIVE_MARKER_CHECK
 #include "hook-policy.h"
@@ -107,6 +108,7 @@ uffd_shim_doctor_facts_free (UffdShimDoctorFacts *f)
     g_free (f->admin_socket);
     g_free (f->socket_dir);
     g_free (f->hook_path);
+    g_free (f->hook_binary);
     g_free (f->libvirtd_name);
     g_ptr_array_unref (f->emulators);
     g_free (f);
@@ -602,6 +604,14 @@ judge_hook (const UffdShimDoctorFacts *f, GPtrArray *out)
              g_strdup ("uffd-shimctl hook install --reload"));
         return;
     }
+    if (f->hook_stale) {
+        add (out, "hook", name, UFFD_SHIM_DOCTOR_WARN,
+             g_strdup_printf ("%s is uffd-shim's hook but not the installed version %s: a copy "
+                              "left from another version (it may use another preload or "
+                              "protocol)", f->hook_path, f->hook_binary),
+             g_strdup ("uffd-shimctl hook install --reload"));
+        return;
+    }
     add (out, "hook", name, UFFD_SHIM_DOCTOR_PASS, g_strdup (f->hook_path), NULL);
 
     if (f->libvirtd_pid <= 0) {
@@ -1062,6 +1072,16 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
         f->hook_executable = f->hook_regular && (st.st_mode & 0111) == 0111;
         f->hook_mtime = st.st_mtime;
         f->hook_ours = f->hook_regular && file_has (path_r, UFFD_SHIM_HOOK_MARKER);
+    }
+    /* A copy: the same bytes as the binary it was installed from? */
+    f->hook_binary = g_strdup (UFFD_SHIM_HOOK_PATH);
+    if (f->hook_ours) {
+        g_autofree char *bin_r = rooted (o, UFFD_SHIM_HOOK_PATH);
+        g_autofree char *a = NULL, *b = NULL;
+        gsize la = 0, lb = 0;
+
+        if (g_file_get_contents (path_r, &a, &la, NULL) && g_file_get_contents (bin_r, &b, &lb, NULL))
+            f->hook_stale = la != lb || memcmp (a, b, la) != 0;
     }
     /* Other qemu hooks: libvirt runs qemu.d/ on each call once it saw any. */
     {

@@ -79,6 +79,8 @@ typedef struct {
     gboolean hook_regular;
     gboolean hook_executable;
     gboolean hook_ours;        /* carries UFFD_SHIM_HOOK_MARKER */
+    gboolean hook_stale;       /* differs from the installed hook binary (another version) */
+    char *hook_binary;         /* that binary (UFFD_SHIM_HOOK_PATH) */
     gint64 hook_mtime;         /* unix seconds */
     gint64 other_hook_mtime;   /* oldest other qemu hook (hooks/qemu, qemu.d/...); 0 none */
     gint64 libvirtd_pid;       /* 0: not running (no pid file, stale pid) */

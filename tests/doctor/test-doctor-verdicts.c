@@ -267,6 +267,19 @@ test_qemu (void)
     g_assert_cmpint (level_of (f, "qemu", NULL), ==, UFFD_SHIM_DOCTOR_FAIL);
 }
 
+/* A copy of the hook from another version is a WARN with the reinstall fix. */
+static void
+test_hook_stale (void)
+{
+    g_autoptr (UffdShimDoctorFacts) f = healthy ();
+    g_autofree char *d = NULL;
+
+    f->hook_stale = TRUE;
+    f->hook_binary = g_strdup ("/usr/libexec/uffd-shim-hook");
+    g_assert_cmpint (level_of (f, "hook", &d), ==, UFFD_SHIM_DOCTOR_WARN);
+    g_assert_nonnull (strstr (d, "not the installed version /usr/libexec/uffd-shim-hook"));
+}
+
 static void
 test_lsm (void)
 {
@@ -434,6 +447,7 @@ main (int argc, char **argv)
     g_test_add_func ("/doctor/hook", test_hook);
     g_test_add_func ("/doctor/qemu", test_qemu);
     g_test_add_func ("/doctor/lsm", test_lsm);
+    g_test_add_func ("/doctor/hook-stale", test_hook_stale);
     g_test_add_func ("/doctor/selinux-paths", test_selinux_paths);
     g_test_add_func ("/doctor/apparmor-paths", test_apparmor_paths);
     g_test_add_func ("/doctor/security-driver", test_security_driver);
