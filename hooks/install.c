@@ -19,7 +19,8 @@
  * must be owned by root (or the caller) and not writable by group or others:
  * libvirt would run as root anything placed there.
  *
- * Reload. libvirtd caches "is there any qemu hook" at start and on SIGHUP but
+ * Reload. libvirt's daemon that runs the QEMU driver (libvirtd, or virtqemud
+ * where the modular daemons run) caches "is there any qemu hook" at start and on SIGHUP but
  * lists qemu.d on every hook call, so SIGHUP is only needed when no qemu hook
  * existed before; sending it is always harmless. libvirtd holds an fcntl
  * write lock on byte 0 of its pid file for its whole life, so F_GETLK tells
@@ -376,8 +377,9 @@ read_pidfile (int fd, const char *pidfile, pid_t *pid, GError **error)
     return TRUE;
 }
 
-gboolean
-uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error)
+/* Signals the lock holder of @pidfile; *pid_out is its pid. */
+static gboolean
+reload_one (const char *pidfile, pid_t *pid_out, GError **error)
 {
     g_auto(HookFd) fd = -1;
     g_auto(HookFd) pidfd = -1;
@@ -388,14 +390,14 @@ uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error)
 
     fd = open (pidfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
-        return set_errno_error (error, errno, "cannot open libvirtd pid file", pidfile);
+        return set_errno_error (error, errno, "cannot open the daemon's pid file", pidfile);
     if (!read_pidfile (fd, pidfile, &pid, error))
         return FALSE;
 
     pidfd = pidfd_for (pid);
     if (pidfd < 0 && errno == ESRCH) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                     "libvirtd is not running (no process %d from %s)", (int) pid, pidfile);
+                     "the daemon of %s is not running (no process %d)", pidfile, (int) pid);
         return FALSE;
     }
     if (pidfd < 0 && errno != ENOSYS)
@@ -405,7 +407,7 @@ uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error)
         return set_errno_error (error, errno, "cannot query the lock on", pidfile);
     if (lk.l_type == F_UNLCK) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                     "libvirtd is not running: no process holds the lock on %s "
+                     "the daemon of %s is not running: no process holds its lock "
                      "(stale pid file)", pidfile);
         return FALSE;
     }
@@ -417,7 +419,94 @@ uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error)
     }
     if (send_signal (pidfd, pid, SIGHUP) < 0) {
         g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                     "cannot send SIGHUP to libvirtd (pid %d): %s", (int) pid, g_strerror (errno));
+                     "cannot send SIGHUP to pid %d of %s: %s", (int) pid, pidfile,
+                     g_strerror (errno));
+        return FALSE;
+    }
+    *pid_out = pid;
+    return TRUE;
+}
+
+gboolean
+uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error)
+{
+    pid_t pid;
+
+    return reload_one (pidfile, &pid, error);
+}
+
+const char *const uffd_shim_libvirt_pidfiles[] = {
+    "/run/virtqemud.pid",
+    "/run/libvirtd.pid",
+    "/run/libvirt/virtqemud.pid",
+    "/run/libvirt/libvirtd.pid",
+    NULL,
+};
+
+void
+uffd_shim_reloaded_free (UffdShimReloaded *r)
+{
+    if (!r)
+        return;
+    g_free (r->pidfile);
+    g_free (r->name);
+    g_free (r);
+}
+
+static char *
+process_name (pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) pid);
+    g_autofree char *comm = NULL;
+
+    if (!g_file_get_contents (path, &comm, NULL, NULL))
+        return g_strdup ("libvirt daemon");
+    return g_strdup (g_strstrip (comm));
+}
+
+gboolean
+uffd_shim_hook_reload_daemons (const char *const *pidfiles, GPtrArray *reloaded, GError **error)
+{
+    g_autoptr(GString) tried = g_string_new (NULL);
+    g_autoptr(GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+    g_autoptr(GError) first = NULL;
+
+    if (pidfiles == NULL)
+        pidfiles = uffd_shim_libvirt_pidfiles;
+    for (const char *const *p = pidfiles; *p; p++) {
+        g_autoptr(GError) e = NULL;
+        UffdShimReloaded *r;
+        gboolean seen = FALSE;
+        pid_t pid;
+
+        g_string_append_printf (tried, "%s%s", tried->len ? ", " : "", *p);
+        if (!reload_one (*p, &pid, &e)) {
+            /* Not running under this name (or a file nobody holds a lock
+             * on, or one whose holder it does not name: never signalled):
+             * try the next one, and say why if none answers. */
+            if (!g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT) && !first)
+                first = g_steal_pointer (&e);
+            continue;
+        }
+        for (guint i = 0; i < pids->len; i++)
+            seen |= g_array_index (pids, pid_t, i) == pid;
+        if (seen)
+            continue;
+        g_array_append_val (pids, pid);
+        r = g_new0 (UffdShimReloaded, 1);
+        r->pidfile = g_strdup (*p);
+        r->name = process_name (pid);
+        r->pid = (int) pid;
+        g_ptr_array_add (reloaded, r);
+    }
+    if (pids->len == 0 && first) {
+        g_propagate_error (error, g_steal_pointer (&first));
+        return FALSE;
+    }
+    if (pids->len == 0) {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                     "no libvirt daemon (virtqemud or libvirtd) is running: none of %s names "
+                     "a live process holding its lock", tried->str);
         return FALSE;
     }
     return TRUE;

@@ -47,4 +47,38 @@ gboolean uffd_shim_hook_uninstall (const char *hooks_dir, GError **error);
  */
 gboolean uffd_shim_hook_reload_libvirtd (const char *pidfile, GError **error);
 
+/*
+ * Pid files of the daemons that run libvirt's QEMU driver and its hooks, in
+ * the order they are tried. A privileged libvirt daemon writes, and holds an
+ * fcntl lock on, RUNSTATEDIR/<name>.pid (virPidFileConstructPath; the same
+ * in libvirt 9.0 and 11.x, with or without --daemon): /run/virtqemud.pid for
+ * the modular QEMU daemon (RHEL 9, Fedora), /run/libvirtd.pid for the
+ * monolithic one (Debian 12 and 13, Ubuntu). The /run/libvirt/ names are
+ * what a daemon started with --pid-file there writes (a private test host,
+ * a packager's choice).
+ */
+extern const char *const uffd_shim_libvirt_pidfiles[];
+
+/* The name of one daemon reloaded by uffd_shim_hook_reload_daemons(). */
+typedef struct {
+    char *pidfile;
+    char *name;    /* its comm ("virtqemud", "libvirtd"), or "libvirt daemon" */
+    int pid;
+} UffdShimReloaded;
+
+void uffd_shim_reloaded_free (UffdShimReloaded *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimReloaded, uffd_shim_reloaded_free)
+
+/*
+ * Sends SIGHUP, as uffd_shim_hook_reload_libvirtd() does, to every daemon
+ * running under one of @pidfiles (NULL: uffd_shim_libvirt_pidfiles): a
+ * missing or stale pid file (no lock holder) is skipped; a pid file whose
+ * lock holder is not the process it names is an error. Each daemon is
+ * signalled once even if two files name it. Appends an UffdShimReloaded to
+ * @reloaded for each. FALSE (G_FILE_ERROR_NOENT, naming the files tried)
+ * when no daemon runs.
+ */
+gboolean uffd_shim_hook_reload_daemons (const char *const *pidfiles, GPtrArray *reloaded,
+                                        GError **error);
+
 #endif /* UFFD_SHIM_HOOK_INSTALL_H */

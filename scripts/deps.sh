@@ -11,8 +11,9 @@ pkgs=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   # the 'newer' suite's libvirt 11.x / QEMU 10.x root (tests/newer/setup-root.sh)
   debootstrap
-  # tests of lsm/ (checkmodule has no maintainer scripts) and of debian/
-  checkpolicy debhelper lintian fakeroot dpkg-dev systemd
+  # tests of lsm/ (checkmodule, semodule_link/_expand, sesearch: tools only,
+  # no SELinux is enabled by them) and of debian/ and rpm/
+  checkpolicy semodule-utils setools debhelper lintian fakeroot dpkg-dev systemd rpm cpio
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -34,5 +35,18 @@ if ! command -v apparmor_parser >/dev/null 2>&1 && [ ! -x "$aa_root/sbin/apparmo
   (cd "$tmp" && apt-get download -qq apparmor >/dev/null)
   mkdir -p "$aa_root"
   dpkg-deb -x "$tmp"/apparmor_*.deb "$aa_root"
+  rm -rf "$tmp"
+fi
+
+# Debian's SELinux reference policy (its modules, bzip2ed .pp files) for the
+# offline link test of lsm/selinux: extracted, not installed, so no policy
+# store is built and nothing is labelled or enabled.
+se_root=${UFFD_SHIM_SELINUX_POLICY_ROOT:-/var/cache/uffd-shim-ci/selinux-policy}
+if [ ! -f "$se_root/usr/share/selinux/default/base.pp.bz2" ]; then
+  echo "extracting selinux-policy-default into $se_root"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq selinux-policy-default >/dev/null)
+  mkdir -p "$se_root"
+  dpkg-deb -x "$tmp"/selinux-policy-default_*.deb "$se_root"
   rm -rf "$tmp"
 fi

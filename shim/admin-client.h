@@ -27,5 +27,8 @@ int uffd_shim_admin_status (const char *sock, struct uffd_shim_status_record *ou
 
 /* Human-readable text for a status code or a negative errno. */
 const char *uffd_shim_status_str (int status);
+/* The status code's name of docs/protocol.md ("exists", "not-found", ...);
+ * "unreachable" or "malformed-reply" for a negative errno. */
+const char *uffd_shim_status_name (int status);
 
 #endif

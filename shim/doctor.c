@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin-client.h"
+#include "build-config.h"
 #include "install.h"
 #if HAVE_NATIVE_MARKER_CHECK
 #include "hook-policy.h"
@@ -24,7 +25,13 @@
 #define APPARMOR_QEMU_LOCAL "/etc/apparmor.d/local/abstractions/libvirt-qemu"
 #define APPARMOR_QEMU_ABSTRACTION "uffd-shim-qemu"
 #define SELINUX_MODULE "uffd_shim"
+#define SELINUX_PRELOAD_MODULE "uffd_shim_preload"
 #define SHARE_DIR "/usr/share/uffd-shim"
+/* Compiled modules (built when the package is; sources in SHARE_DIR/selinux). */
+#define SELINUX_PP_DIR "/usr/share/selinux/packages/uffd-shim"
+/* libvirt's drop-in directory for the QEMU abstraction (upstream), and ours in it. */
+#define APPARMOR_QEMU_ABSTRACTION_FILE "/etc/apparmor.d/abstractions/libvirt-qemu"
+#define APPARMOR_QEMU_DROPIN "/etc/apparmor.d/abstractions/libvirt-qemu.d/uffd-shim"
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -85,6 +92,7 @@ uffd_shim_doctor_facts_new (void)
     f->selinux_enforce = -1;
     f->selinux_module = -1;
     f->yama_ptrace_scope = -1;
+    f->selinux_preload_module = -1;
     return f;
 }
 
@@ -101,6 +109,7 @@ uffd_shim_doctor_facts_free (UffdShimDoctorFacts *f)
     g_free (f->admin_socket);
     g_free (f->socket_dir);
     g_free (f->hook_path);
+    g_free (f->hook_binary);
     g_free (f->libvirtd_name);
     g_ptr_array_unref (f->emulators);
     g_free (f);
@@ -268,29 +277,61 @@ conf_value (const char *clean, const char *key)
 gboolean
 uffd_shim_doctor_parse_svirt_off (const char *text)
 {
-    g_autofree char *clean = NULL, *driver = NULL, *confined = NULL;
-    gboolean off = FALSE;
+    g_autofree char *clean = NULL, *confined = NULL;
 
     if (!text)
         return FALSE;
+    if (uffd_shim_doctor_parse_security_driver (text) == UFFD_SHIM_DOCTOR_SECDRV_NONE)
+        return TRUE;
     clean = strip_comments (text);
-    driver = conf_value (clean, "security_driver");
     confined = conf_value (clean, "security_default_confined");
-    if (driver) {
-        g_auto (GStrv) names = g_strsplit_set (driver, "[], \t\"", -1);
-        guint n = 0, none = 0;
+    return confined && g_ascii_isdigit (confined[0]) && g_ascii_strtoll (confined, NULL, 10) == 0;
+}
 
-        for (char **s = names; *s; s++) {
-            if (!**s)
-                continue;
-            n++;
-            none += g_str_equal (*s, "none");
+guint
+uffd_shim_doctor_parse_security_driver (const char *text)
+{
+    g_autofree char *clean = NULL;
+    const char *p;
+    guint bits = 0;
+
+    if (!text)
+        return UFFD_SHIM_DOCTOR_SECDRV_UNSET;
+    clean = strip_comments (text);
+    for (p = clean; (p = strstr (p, "security_driver")) != NULL; p++) {
+        const char *q = p + strlen ("security_driver"), *end;
+
+        if ((p != clean && !g_ascii_isspace (p[-1])))
+            continue;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q != '=')
+            continue;
+        q++;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        /* A string, or a list of strings (which may span lines). */
+        end = *q == '[' ? strchr (q, ']') : strchr (q, '\n');
+        bits = 0;
+        for (const char *s = strchr (q, '"'); s && (!end || s < end); s = strchr (s + 1, '"')) {
+            const char *e = strchr (s + 1, '"');
+            g_autofree char *word = e ? g_strndup (s + 1, (gsize) (e - s - 1)) : NULL;
+
+            if (!word)
+                break;
+            if (g_str_equal (word, "none"))
+                bits |= UFFD_SHIM_DOCTOR_SECDRV_NONE;
+            else if (g_str_equal (word, "selinux"))
+                bits |= UFFD_SHIM_DOCTOR_SECDRV_SELINUX;
+            else if (g_str_equal (word, "apparmor"))
+                bits |= UFFD_SHIM_DOCTOR_SECDRV_APPARMOR;
+            else
+                bits |= UFFD_SHIM_DOCTOR_SECDRV_OTHER;
+            s = e;
         }
-        off = n > 0 && none == n;
+        /* The last assignment wins, as in libvirt's parser. */
     }
-    if (confined && g_ascii_strtoll (confined, NULL, 10) == 0 && g_ascii_isdigit (confined[0]))
-        off = TRUE;
-    return off;
+    return bits;
 }
 
 char *
@@ -603,6 +644,14 @@ judge_hook (const UffdShimDoctorFacts *f, GPtrArray *out)
              g_strdup ("uffd-shimctl hook install --reload"));
         return;
     }
+    if (f->hook_stale) {
+        add (out, "hook", name, UFFD_SHIM_DOCTOR_WARN,
+             g_strdup_printf ("%s is uffd-shim's hook but not the installed version %s: a copy "
+                              "left from another version (it may use another preload or "
+                              "protocol)", f->hook_path, f->hook_binary),
+             g_strdup ("uffd-shimctl hook install --reload"));
+        return;
+    }
     add (out, "hook", name, UFFD_SHIM_DOCTOR_PASS, g_strdup (f->hook_path), NULL);
 
     if (f->libvirtd_pid <= 0) {
@@ -670,6 +719,30 @@ judge_qemu (const UffdShimDoctorFacts *f, GPtrArray *out)
     }
 }
 
+/* Does libvirt confine QEMU with this LSM (@bit), given it is enabled? */
+static gboolean
+qemu_confined_by (const UffdShimDoctorFacts *f, guint bit, gboolean lsm_on)
+{
+    if (!lsm_on || (f->security_driver & UFFD_SHIM_DOCTOR_SECDRV_NONE))
+        return FALSE;
+    return f->security_driver == UFFD_SHIM_DOCTOR_SECDRV_UNSET || (f->security_driver & bit);
+}
+
+/* Which configured emulators are natively patched: all, some or none. */
+static void
+count_native (const UffdShimDoctorFacts *f, guint *native, guint *stock)
+{
+    *native = *stock = 0;
+    for (guint i = 0; i < f->emulators->len; i++) {
+        const UffdShimDoctorEmulator *e = f->emulators->pdata[i];
+
+        if (e->native == 1)
+            (*native)++;
+        else
+            (*stock)++;
+    }
+}
+
 static void
 judge_apparmor (const UffdShimDoctorFacts *f, GPtrArray *out)
 {
@@ -682,51 +755,101 @@ judge_apparmor (const UffdShimDoctorFacts *f, GPtrArray *out)
              NULL);
         return;
     }
+    if (!qemu_confined_by (f, UFFD_SHIM_DOCTOR_SECDRV_APPARMOR, TRUE)) {
+        add (out, "apparmor", name, UFFD_SHIM_DOCTOR_PASS,
+             g_strdup ("AppArmor is enabled but libvirt does not confine QEMU with it "
+                       "(security_driver in qemu.conf): the preload and a patched QEMU both work"),
+             NULL);
+        return;
+    }
     if (!f->apparmor_qemu_rule) {
         add (out, "apparmor", name, UFFD_SHIM_DOCTOR_FAIL,
-             g_strdup (APPARMOR_QEMU_LOCAL " does not give confined QEMUs /dev/userfaultfd: "
-                       "AppArmor drops the device the broker sends"),
-             g_strdup ("echo 'include \"" SHARE_DIR "/apparmor/" APPARMOR_QEMU_ABSTRACTION "\"' >> "
-                       APPARMOR_QEMU_LOCAL " and reload the libvirt-<uuid> profiles (restart the "
-                       "domains, or 'systemctl reload apparmor')"));
+             g_strdup ("libvirt confines QEMU with AppArmor and its libvirt-qemu abstraction "
+                       "does not give /dev/userfaultfd and the broker's socket: the kernel drops "
+                       "the device the broker sends (both the preload and a patched QEMU fail)"),
+             g_strdup ("install the drop-in: 'install -D -m 0644 " SHARE_DIR "/apparmor/"
+                       APPARMOR_QEMU_ABSTRACTION " " APPARMOR_QEMU_DROPIN "' and, where "
+                       APPARMOR_QEMU_ABSTRACTION_FILE " has no 'libvirt-qemu.d' include (libvirt "
+                       "< 9.x), \"echo 'include if exists <abstractions/libvirt-qemu.d>' >> "
+                       APPARMOR_QEMU_LOCAL "\" (the Debian package does both); domains started "
+                       "or migrated in afterwards get it"));
         return;
     }
     if (f->apparmor_broker_loaded != 1) {
         add (out, "apparmor", name, UFFD_SHIM_DOCTOR_WARN,
-             g_strdup_printf ("QEMU rule present; the broker profile '" APPARMOR_BROKER_PROFILE
-                              "' is %s", f->apparmor_broker_loaded == 0 ? "not loaded"
-                                                                        : "of unknown state"),
+             g_strdup_printf ("libvirt confines QEMU with AppArmor; the QEMU rules are in place, so "
+                              "the preload (an 'ix' exec, no AT_SECURE) and a patched QEMU both "
+                              "work; the broker profile '" APPARMOR_BROKER_PROFILE "' is %s",
+                              f->apparmor_broker_loaded == 0 ? "not loaded" : "of unknown state"),
              g_strdup ("cp " SHARE_DIR "/apparmor/usr.sbin.uffd-shimd /etc/apparmor.d/ && "
                        "apparmor_parser -r /etc/apparmor.d/usr.sbin.uffd-shimd, then restart uffd-shimd"));
         return;
     }
     add (out, "apparmor", name, UFFD_SHIM_DOCTOR_PASS,
-         g_strdup ("QEMU rule present, broker profile loaded"), NULL);
+         g_strdup ("libvirt confines QEMU with AppArmor; the QEMU rules are in place (the preload "
+                   "and a patched QEMU both work); broker profile loaded"),
+         NULL);
 }
 
 static void
 judge_selinux (const UffdShimDoctorFacts *f, GPtrArray *out)
 {
     const char *name = "SELinux policy for uffd-shim";
-    const char *fix = "build and load the module: 'make -f /usr/share/selinux/devel/Makefile "
-                      "uffd_shim.pp' in a copy of " SHARE_DIR "/selinux, then 'semodule -i uffd_shim.pp'";
+    const char *load = "semodule -i " SELINUX_PP_DIR "/" SELINUX_MODULE ".pp && "
+                       "restorecon -R /usr/sbin/uffd-shimd /run/uffd-shim";
+    const char *preload_load = "semodule -i " SELINUX_PP_DIR "/" SELINUX_PRELOAD_MODULE ".pp";
+    const char *native_hint = "or use a natively patched QEMU (qemu-patches/: build it with "
+                              "qemu-patches/build.sh and list it in [qemu] emulators), which needs "
+                              "no preload and no noatsecure";
+    UffdShimDoctorLevel bad;
+    guint native, stock;
 
     if (f->selinux_enforce < 0) {
         add (out, "selinux", name, UFFD_SHIM_DOCTOR_PASS, g_strdup ("SELinux is not enabled"), NULL);
         return;
     }
-    if (f->selinux_module == 1) {
+    if (!qemu_confined_by (f, UFFD_SHIM_DOCTOR_SECDRV_SELINUX, TRUE)) {
         add (out, "selinux", name, UFFD_SHIM_DOCTOR_PASS,
-             g_strdup ("module " SELINUX_MODULE " is loaded"), NULL);
+             g_strdup ("SELinux is enabled but libvirt does not confine QEMU with it "
+                       "(security_driver in qemu.conf)"), NULL);
         return;
     }
-    add (out, "selinux", name,
-         f->selinux_enforce == 1 && f->selinux_module == 0 ? UFFD_SHIM_DOCTOR_FAIL
-                                                           : UFFD_SHIM_DOCTOR_WARN,
-         g_strdup_printf ("SELinux is %s and module " SELINUX_MODULE " is %s",
-                          f->selinux_enforce ? "enforcing" : "permissive",
-                          f->selinux_module == 0 ? "not loaded" : "of unknown state (no semodule)"),
-         g_strdup (fix));
+    /* Enforcing: a missing rule breaks migrations; permissive: only AVCs. */
+    bad = f->selinux_enforce == 1 ? UFFD_SHIM_DOCTOR_FAIL : UFFD_SHIM_DOCTOR_WARN;
+    count_native (f, &native, &stock);
+    if (f->selinux_module != 1) {
+        add (out, "selinux", name, f->selinux_module == 0 ? bad : UFFD_SHIM_DOCTOR_WARN,
+             g_strdup_printf ("SELinux is %s, libvirt confines QEMU (svirt) and module "
+                              SELINUX_MODULE " is %s: QEMU cannot reach the broker or use the "
+                              "device it sends, whichever way it asks",
+                              f->selinux_enforce ? "enforcing" : "permissive",
+                              f->selinux_module == 0 ? "not loaded" : "of unknown state (no semodule)"),
+             stock > 0 ? g_strdup_printf ("%s; for the preload (stock QEMU) also '%s' "
+                                          "(noatsecure: the price of the preload path), %s",
+                                          load, preload_load, native_hint)
+                       : g_strdup (load));
+        return;
+    }
+    if (stock > 0 && f->selinux_preload_module != 1) {
+        add (out, "selinux", name, f->selinux_preload_module == 0 ? bad : UFFD_SHIM_DOCTOR_WARN,
+             g_strdup_printf ("SELinux is %s and libvirt confines QEMU: the svirt transition sets "
+                              "AT_SECURE, so glibc silently ignores the preload in %u stock "
+                              "QEMU%s (module " SELINUX_PRELOAD_MODULE " is %s); a patched QEMU "
+                              "works with module " SELINUX_MODULE " alone",
+                              f->selinux_enforce ? "enforcing" : "permissive", stock,
+                              stock == 1 ? "" : "s",
+                              f->selinux_preload_module == 0 ? "not loaded" : "of unknown state"),
+             g_strdup_printf ("for the preload path: '%s' (allows noatsecure from virtqemud_t and "
+                              "virtd_t to svirt_t and svirt_tcg_t: glibc's secure mode no longer "
+                              "applies to confined QEMUs), %s", preload_load, native_hint));
+        return;
+    }
+    add (out, "selinux", name, UFFD_SHIM_DOCTOR_PASS,
+         stock > 0 ? g_strdup ("modules " SELINUX_MODULE " and " SELINUX_PRELOAD_MODULE
+                               " are loaded: the preload and a patched QEMU both work")
+                   : g_strdup ("module " SELINUX_MODULE " is loaded; every configured QEMU is "
+                               "natively patched, so no preload (and no noatsecure) is needed"),
+         NULL);
 }
 
 /*
@@ -963,6 +1086,7 @@ gather_libvirt (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
     conf = read_rooted (o, f->qemu_conf);
     f->acl = conf ? uffd_shim_doctor_parse_acl (conf) : UFFD_SHIM_DOCTOR_ACL_UNKNOWN;
     f->svirt_off = uffd_shim_doctor_parse_svirt_off (conf);
+    f->security_driver = uffd_shim_doctor_parse_security_driver (conf);
 }
 
 static void
@@ -1022,7 +1146,8 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
     g_autofree char *qemu_d_r = rooted (o, qemu_d);
     g_autofree char *path_r = NULL;
     g_autoptr (GDir) dir = NULL;
-    const char *pidfiles[] = { o->libvirtd_pidfile, NULL, NULL };
+    const char *given[] = { o->libvirtd_pidfile, NULL };
+    const char *const *pidfiles = o->libvirtd_pidfile ? given : uffd_shim_libvirt_pidfiles;
     struct stat st;
 
     f->hook_path = g_build_filename (qemu_d, UFFD_SHIM_HOOK_INSTALL_NAME, NULL);
@@ -1033,6 +1158,16 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
         f->hook_executable = f->hook_regular && (st.st_mode & 0111) == 0111;
         f->hook_mtime = st.st_mtime;
         f->hook_ours = f->hook_regular && file_has (path_r, UFFD_SHIM_HOOK_MARKER);
+    }
+    /* A copy: the same bytes as the binary it was installed from? */
+    f->hook_binary = g_strdup (UFFD_SHIM_HOOK_PATH);
+    if (f->hook_ours) {
+        g_autofree char *bin_r = rooted (o, UFFD_SHIM_HOOK_PATH);
+        g_autofree char *a = NULL, *b = NULL;
+        gsize la = 0, lb = 0;
+
+        if (g_file_get_contents (path_r, &a, &la, NULL) && g_file_get_contents (bin_r, &b, &lb, NULL))
+            f->hook_stale = la != lb || memcmp (a, b, la) != 0;
     }
     /* Other qemu hooks: libvirt runs qemu.d/ on each call once it saw any. */
     {
@@ -1053,11 +1188,7 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
                 f->other_hook_mtime = st.st_mtime;
         }
     }
-    if (!pidfiles[0]) {
-        pidfiles[0] = "/run/libvirtd.pid";
-        pidfiles[1] = "/run/virtqemud.pid";
-    }
-    for (gsize i = 0; i < G_N_ELEMENTS (pidfiles) && pidfiles[i]; i++) {
+    for (gsize i = 0; pidfiles[i]; i++) {
         g_autofree char *text = read_rooted (o, pidfiles[i]);
         g_autofree char *name = NULL;
         guint64 pid;
@@ -1141,8 +1272,14 @@ gather_lsm (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
                     g_str_has_prefix (*l, "/usr/sbin/uffd-shimd ("))
                     f->apparmor_broker_loaded = 1;
         }
-        f->apparmor_qemu_rule = local && (strstr (local, APPARMOR_QEMU_ABSTRACTION) ||
-                                          strstr (local, "/dev/userfaultfd"));
+        g_autofree char *main_abs = read_rooted (o, APPARMOR_QEMU_ABSTRACTION_FILE);
+        g_autofree char *dropin = read_rooted (o, APPARMOR_QEMU_DROPIN);
+        gboolean dir_included = (main_abs && strstr (main_abs, "abstractions/libvirt-qemu.d")) ||
+                                (local && strstr (local, "abstractions/libvirt-qemu.d"));
+
+        f->apparmor_qemu_rule = (dropin && dir_included && strstr (dropin, "/dev/userfaultfd")) ||
+                                (local && (strstr (local, APPARMOR_QEMU_ABSTRACTION) ||
+                                           strstr (local, "/dev/userfaultfd")));
     }
     if (se) {
         g_autofree char *semodule = rooted (o, "/usr/sbin/semodule");
@@ -1157,11 +1294,14 @@ gather_lsm (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
                 g_auto (GStrv) lines = g_strsplit (list, "\n", -1);
 
                 f->selinux_module = 0;
+                f->selinux_preload_module = 0;
                 for (char **l = lines; *l; l++) {
                     g_auto (GStrv) w = g_strsplit_set (*l, " \t", 2);
 
                     if (w[0] && g_str_equal (w[0], SELINUX_MODULE))
                         f->selinux_module = 1;
+                    if (w[0] && g_str_equal (w[0], SELINUX_PRELOAD_MODULE))
+                        f->selinux_preload_module = 1;
                 }
             }
         }

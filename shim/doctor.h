@@ -79,6 +79,8 @@ typedef struct {
     gboolean hook_regular;
     gboolean hook_executable;
     gboolean hook_ours;        /* carries UFFD_SHIM_HOOK_MARKER */
+    gboolean hook_stale;       /* differs from the installed hook binary (another version) */
+    char *hook_binary;         /* that binary (UFFD_SHIM_HOOK_PATH) */
     gint64 hook_mtime;         /* unix seconds */
     gint64 other_hook_mtime;   /* oldest other qemu hook (hooks/qemu, qemu.d/...); 0 none */
     gint64 libvirtd_pid;       /* 0: not running (no pid file, stale pid) */
@@ -90,19 +92,30 @@ typedef struct {
     /* LSMs */
     int apparmor_enabled;      /* -1 not in the kernel, 0 disabled, 1 enabled */
     int apparmor_broker_loaded;/* -1 unknown, 0 no, 1 yes */
-    gboolean apparmor_qemu_rule; /* libvirt-qemu's local abstraction gives /dev/userfaultfd */
+    gboolean apparmor_qemu_rule; /* the libvirt-qemu abstraction gives /dev/userfaultfd
+                                  * (our drop-in in an included libvirt-qemu.d, or a
+                                  * rule in its local file) */
     int selinux_enforce;       /* -1 SELinux off, 0 permissive, 1 enforcing */
-    int selinux_module;        /* -1 unknown (no semodule), 0 not loaded, 1 loaded */
     /* QEMUs isolated from each other */
     int yama_ptrace_scope;     /* -1: no Yama in the kernel */
     gboolean svirt_off;        /* qemu.conf: security_driver "none" or security_default_confined 0 */
+    int selinux_module;        /* uffd_shim: -1 unknown (no semodule), 0 not loaded, 1 loaded */
+    int selinux_preload_module;/* uffd_shim_preload (noatsecure), same values */
+    guint security_driver;     /* qemu.conf security_driver: UFFD_SHIM_DOCTOR_SECDRV_* bits */
 } UffdShimDoctorFacts;
+
+/* qemu.conf's security_driver: which LSM drivers libvirt uses for QEMU. */
+#define UFFD_SHIM_DOCTOR_SECDRV_UNSET    0u       /* not set: the host's LSM (libvirt's default) */
+#define UFFD_SHIM_DOCTOR_SECDRV_NONE     (1u << 0) /* "none": QEMU is not confined */
+#define UFFD_SHIM_DOCTOR_SECDRV_SELINUX  (1u << 1)
+#define UFFD_SHIM_DOCTOR_SECDRV_APPARMOR (1u << 2)
+#define UFFD_SHIM_DOCTOR_SECDRV_OTHER    (1u << 3) /* "dac" or anything else */
 
 /* Where and how facts are gathered. Every path is prefixed with @root. */
 typedef struct {
     const char *root;             /* NULL or "/" = the host */
     const char *hooks_dir;        /* default /etc/libvirt/hooks */
-    const char *libvirtd_pidfile; /* default: /run/libvirtd.pid, then /run/virtqemud.pid */
+    const char *libvirtd_pidfile; /* default: uffd_shim_libvirt_pidfiles (install.h) */
     int timeout_ms;               /* bound on each command and the status call */
 } UffdShimDoctorOptions;
 
@@ -131,6 +144,8 @@ UffdShimDoctorAcl uffd_shim_doctor_parse_acl (const char *text);
 /* Does a qemu.conf text turn sVirt off (security_driver = "none", alone or
  * in a list, or security_default_confined = 0)? */
 gboolean uffd_shim_doctor_parse_svirt_off (const char *text);
+/* security_driver in a qemu.conf text: UFFD_SHIM_DOCTOR_SECDRV_* bits (0: unset). */
+guint uffd_shim_doctor_parse_security_driver (const char *text);
 /* The version in "libvirtd (libvirt) 9.0.0" or "QEMU emulator version 7.2.19 (...)". */
 char *uffd_shim_doctor_parse_version (const char *text);
 /* Start time (field 22, clock ticks since boot) from the text of /proc/PID/stat; -1 if bad. */

@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin-client.h"
 #include "grants.h"
 #include "libvirt-record.h"
 #include "log.h"
@@ -474,14 +475,7 @@ send_record (int fd, const void *rec, gsize len)
 static const char *
 status_name (int st)
 {
-    static const char *const names[] = {
-        "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
-        "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
-        "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
-        "not-migrating", "dumpable", "traced",
-    };
-    G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_STATUS_MAX_);
-    return st >= 0 && st < UFFD_SHIM_STATUS_MAX_ ? names[st] : "unknown";
+    return uffd_shim_status_name (st);
 }
 
 /*

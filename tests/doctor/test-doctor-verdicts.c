@@ -268,6 +268,19 @@ test_qemu (void)
     g_assert_cmpint (level_of (f, "qemu", NULL), ==, UFFD_SHIM_DOCTOR_FAIL);
 }
 
+/* A copy of the hook from another version is a WARN with the reinstall fix. */
+static void
+test_hook_stale (void)
+{
+    g_autoptr (UffdShimDoctorFacts) f = healthy ();
+    g_autofree char *d = NULL;
+
+    f->hook_stale = TRUE;
+    f->hook_binary = g_strdup ("/usr/libexec/uffd-shim-hook");
+    g_assert_cmpint (level_of (f, "hook", &d), ==, UFFD_SHIM_DOCTOR_WARN);
+    g_assert_nonnull (strstr (d, "not the installed version /usr/libexec/uffd-shim-hook"));
+}
+
 static void
 test_lsm (void)
 {
@@ -291,6 +304,7 @@ test_lsm (void)
     f->selinux_module = -1;
     g_assert_cmpint (level_of (f, "selinux", NULL), ==, UFFD_SHIM_DOCTOR_WARN);
     f->selinux_module = 1;
+    f->selinux_preload_module = 1;
     g_assert_cmpint (level_of (f, "selinux", NULL), ==, UFFD_SHIM_DOCTOR_PASS);
 }
 
@@ -335,6 +349,133 @@ test_isolation (void)
     g_assert_false (uffd_shim_doctor_parse_svirt_off ("security_driver = \"none\"\nsecurity_driver = \"selinux\"\n"));
 }
 
+/* The first result with @id: its level, detail and fix (owned by the caller). */
+static UffdShimDoctorLevel
+verdict (const UffdShimDoctorFacts *f, const char *id, char **detail, char **fix)
+{
+    g_autoptr (GPtrArray) r = uffd_shim_doctor_judge (f);
+
+    for (guint i = 0; i < r->len; i++) {
+        UffdShimDoctorResult *x = r->pdata[i];
+
+        if (g_str_equal (x->id, id)) {
+            *detail = g_strdup (x->detail);
+            *fix = g_strdup (x->fix);
+            return x->level;
+        }
+    }
+    g_assert_not_reached ();
+}
+
+/* SELinux enforcing, QEMU confined: which path works, and the exact command. */
+static void
+test_selinux_paths (void)
+{
+    g_autoptr (UffdShimDoctorFacts) f = healthy ();
+    g_autofree char *d = NULL, *fix = NULL;
+
+    f->selinux_enforce = 1;
+    f->selinux_module = 0;
+    f->selinux_preload_module = 0;
+    /* Stock QEMU, nothing loaded: both modules, or the patched QEMU. */
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_nonnull (strstr (fix, "semodule -i /usr/share/selinux/packages/uffd-shim/uffd_shim.pp"));
+    g_assert_nonnull (strstr (fix, "semodule -i /usr/share/selinux/packages/uffd-shim/uffd_shim_preload.pp"));
+    g_assert_nonnull (strstr (fix, "natively patched QEMU"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+
+    /* uffd_shim loaded, stock QEMU: the preload is dropped (AT_SECURE). */
+    f->selinux_module = 1;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_nonnull (strstr (d, "AT_SECURE"));
+    g_assert_nonnull (strstr (fix, "uffd_shim_preload.pp"));
+    g_assert_nonnull (strstr (fix, "noatsecure"));
+    g_assert_nonnull (strstr (fix, "qemu-patches/build.sh"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+
+    /* Only patched QEMUs: uffd_shim alone is enough, no noatsecure. */
+    ((UffdShimDoctorEmulator *) f->emulators->pdata[0])->native = 1;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_assert_nonnull (strstr (d, "natively patched"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->selinux_module = 0;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_null (strstr (fix, "uffd_shim_preload"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+
+    /* Stock QEMU with both modules: PASS. Permissive: WARN, not FAIL. */
+    ((UffdShimDoctorEmulator *) f->emulators->pdata[0])->native = 0;
+    f->selinux_module = f->selinux_preload_module = 1;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->selinux_preload_module = 0;
+    f->selinux_enforce = 0;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_WARN);
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+
+    /* libvirt does not confine QEMU with SELinux: nothing needed. */
+    f->selinux_enforce = 1;
+    f->selinux_module = f->selinux_preload_module = 0;
+    f->security_driver = UFFD_SHIM_DOCTOR_SECDRV_NONE;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->security_driver = UFFD_SHIM_DOCTOR_SECDRV_APPARMOR;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->security_driver = UFFD_SHIM_DOCTOR_SECDRV_SELINUX;
+    g_assert_cmpint (verdict (f, "selinux", &d, &fix), ==, UFFD_SHIM_DOCTOR_FAIL);
+}
+
+/* AppArmor confinement: the drop-in decides; the preload works (ix exec). */
+static void
+test_apparmor_paths (void)
+{
+    g_autoptr (UffdShimDoctorFacts) f = healthy ();
+    g_autofree char *d = NULL, *fix = NULL;
+
+    f->apparmor_enabled = 1;
+    g_assert_cmpint (verdict (f, "apparmor", &d, &fix), ==, UFFD_SHIM_DOCTOR_FAIL);
+    g_assert_nonnull (strstr (fix, "install -D -m 0644 /usr/share/uffd-shim/apparmor/uffd-shim-qemu "
+                                   "/etc/apparmor.d/abstractions/libvirt-qemu.d/uffd-shim"));
+    g_assert_nonnull (strstr (fix, "include if exists <abstractions/libvirt-qemu.d>"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->security_driver = UFFD_SHIM_DOCTOR_SECDRV_NONE;
+    g_assert_cmpint (verdict (f, "apparmor", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_assert_nonnull (strstr (d, "does not confine QEMU"));
+    g_clear_pointer (&d, g_free);
+    g_clear_pointer (&fix, g_free);
+    f->security_driver = UFFD_SHIM_DOCTOR_SECDRV_UNSET;
+    f->apparmor_qemu_rule = TRUE;
+    f->apparmor_broker_loaded = 1;
+    g_assert_cmpint (verdict (f, "apparmor", &d, &fix), ==, UFFD_SHIM_DOCTOR_PASS);
+    g_assert_nonnull (strstr (d, "the preload and a patched QEMU both work"));
+}
+
+static void
+test_security_driver (void)
+{
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver (NULL), ==, UFFD_SHIM_DOCTOR_SECDRV_UNSET);
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver ("#security_driver = \"selinux\"\n"), ==,
+                      UFFD_SHIM_DOCTOR_SECDRV_UNSET);
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver ("security_driver = \"none\"\n"), ==,
+                      UFFD_SHIM_DOCTOR_SECDRV_NONE);
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver ("security_driver=\"apparmor\""), ==,
+                      UFFD_SHIM_DOCTOR_SECDRV_APPARMOR);
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver ("security_driver = [ \"selinux\",\n \"dac\" ]\nx = \"apparmor\"\n"),
+                      ==, UFFD_SHIM_DOCTOR_SECDRV_SELINUX | UFFD_SHIM_DOCTOR_SECDRV_OTHER);
+    g_assert_cmpuint (uffd_shim_doctor_parse_security_driver ("my_security_driver = \"none\"\n"), ==,
+                      UFFD_SHIM_DOCTOR_SECDRV_UNSET);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -349,5 +490,9 @@ main (int argc, char **argv)
     g_test_add_func ("/doctor/qemu", test_qemu);
     g_test_add_func ("/doctor/lsm", test_lsm);
     g_test_add_func ("/doctor/isolation", test_isolation);
+    g_test_add_func ("/doctor/hook-stale", test_hook_stale);
+    g_test_add_func ("/doctor/selinux-paths", test_selinux_paths);
+    g_test_add_func ("/doctor/apparmor-paths", test_apparmor_paths);
+    g_test_add_func ("/doctor/security-driver", test_security_driver);
     return g_test_run ();
 }

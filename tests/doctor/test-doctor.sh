@@ -245,14 +245,34 @@ echo Y >"$R/sys/module/apparmor/parameters/enabled"
 printf '/usr/sbin/libvirtd (enforce)\nlibvirt-1234 (enforce)\n' >"$R/sys/kernel/security/apparmor/profiles"
 : >"$R/etc/apparmor.d/local/abstractions/libvirt-qemu"
 doctor_root aa-norule
-check "AppArmor on, no QEMU rule: FAIL naming the local abstraction" \
-    expect aa-norule apparmor fail "/etc/apparmor.d/local/abstractions/libvirt-qemu"
+check "AppArmor on, QEMU confined, no QEMU rule: FAIL" \
+    expect aa-norule apparmor fail "does not give /dev/userfaultfd and the broker's socket"
 echo "include <abstractions/uffd-shim-qemu>" >"$R/etc/apparmor.d/local/abstractions/libvirt-qemu"
 doctor_root aa-noprofile
 check "AppArmor on, QEMU rule, broker profile not loaded: WARN" expect aa-noprofile apparmor warn "not loaded"
 echo "uffd-shimd (enforce)" >>"$R/sys/kernel/security/apparmor/profiles"
 doctor_root aa-ok
 check "AppArmor on, QEMU rule and broker profile loaded: PASS" expect aa-ok apparmor pass
+# The packaged drop-in: only when the abstraction includes libvirt-qemu.d.
+: >"$R/etc/apparmor.d/local/abstractions/libvirt-qemu"
+mkdir -p "$R/etc/apparmor.d/abstractions/libvirt-qemu.d"
+cp "$UFFD_SHIM_SRCDIR/lsm/apparmor/uffd-shim-qemu" "$R/etc/apparmor.d/abstractions/libvirt-qemu.d/uffd-shim"
+printf '  #include <local/abstractions/libvirt-qemu>\n' >"$R/etc/apparmor.d/abstractions/libvirt-qemu"
+doctor_root aa-dropin-unused
+check "AppArmor: a drop-in libvirt 9.0's abstraction does not include: FAIL with the include line" \
+    expect aa-dropin-unused apparmor fail "does not give /dev/userfaultfd"
+check "AppArmor: the fix names the drop-in and the include" \
+    grep -q "include if exists <abstractions/libvirt-qemu.d>" "$WORK/aa-dropin-unused.txt"
+echo "include if exists <abstractions/libvirt-qemu.d>" >"$R/etc/apparmor.d/local/abstractions/libvirt-qemu"
+doctor_root aa-dropin
+check "AppArmor: the drop-in included from the local abstraction: PASS, both paths work" \
+    expect aa-dropin apparmor pass "the preload and a patched QEMU both work"
+printf 'security_driver = "none"\n' >>"$R/etc/libvirt/qemu.conf"
+: >"$R/etc/apparmor.d/local/abstractions/libvirt-qemu"
+doctor_root aa-unconfined
+check "AppArmor on but security_driver = none: PASS (QEMU not confined)" \
+    expect aa-unconfined apparmor pass "does not confine QEMU"
+sed -i '/^security_driver/d' "$R/etc/libvirt/qemu.conf"
 echo 0 >"$R/proc/sys/kernel/yama/ptrace_scope"
 doctor_root aa-yama0
 check "AppArmor on (sVirt), Yama 0: QEMUs are isolated (PASS)" expect aa-yama0 isolation pass "AppArmor confines each QEMU"
@@ -277,9 +297,17 @@ printf '#!/bin/sh\nprintf "virt\\nsvirt\\n"\n' >"$R/usr/sbin/semodule"
 chmod 0755 "$R/usr/sbin/semodule"
 doctor_root se-missing
 check "SELinux enforcing without the module: FAIL" expect se-missing selinux fail "not loaded"
-printf '#!/bin/sh\nprintf "uffd_shim\\t1.0\\nvirt\\n"\n' >"$R/usr/sbin/semodule"
+check "SELinux: the fix loads both modules or names the patched QEMU" \
+    bash -c 'grep -q "semodule -i /usr/share/selinux/packages/uffd-shim/uffd_shim.pp" "$1" &&
+        grep -q "semodule -i /usr/share/selinux/packages/uffd-shim/uffd_shim_preload.pp" "$1" &&
+        grep -q "natively patched QEMU" "$1"' _ "$WORK/se-missing.txt"
+printf '#!/bin/sh\nprintf "uffd_shim\\t1.1\\nvirt\\n"\n' >"$R/usr/sbin/semodule"
+doctor_root se-nopreload
+check "SELinux enforcing, stock QEMU, no noatsecure module: FAIL (AT_SECURE drops the preload)" \
+    expect se-nopreload selinux fail "AT_SECURE"
+printf '#!/bin/sh\nprintf "uffd_shim\\t1.1\\nuffd_shim_preload\\t1.0\\nvirt\\n"\n' >"$R/usr/sbin/semodule"
 doctor_root se-ok
-check "SELinux enforcing with the module loaded: PASS" expect se-ok selinux pass
+check "SELinux enforcing with both modules loaded: PASS" expect se-ok selinux pass
 rm -rf "$R/sys/fs/selinux" "$R/usr/sbin/semodule"
 
 echo "5.15.0-91-generic" >"$R/proc/sys/kernel/osrelease"

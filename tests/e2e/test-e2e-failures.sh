@@ -22,7 +22,7 @@ PC=(--postcopy --postcopy-after-precopy --bandwidth 32)
 # A migration that needs no userfaultfd does not depend on the broker; a
 # postcopy one fails at QEMU's capability probe, before the switch.
 guest_start f1 "$IMG" || fail_rest "guest f1 does not start"
-migrate src dst f1 --bandwidth 32
+migrate src dst f1
 check "broker down: a precopy migration succeeds" test "$E2E_MIGRATE_RC $E2E_MIGRATE_POSTCOPY" = "0 0"
 check "broker down: the precopy-migrated guest runs on the destination" guest_running dst f1
 host_virsh dst destroy f1 >/dev/null 2>&1

@@ -350,6 +350,49 @@ test_reload_stale (Fixture *f, gconstpointer data)
     g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
 }
 
+/* virtqemud and libvirtd both found from a list with a missing and a stale
+ * pid file; each signalled once; nothing running is an error. */
+static void
+test_reload_daemons (Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) done = g_ptr_array_new_with_free_func ((GDestroyNotify) uffd_shim_reloaded_free);
+    g_autofree char *missing = g_build_filename (f->tmp, "missing.pid", NULL);
+    g_autofree char *stale = g_build_filename (f->tmp, "stale.pid", NULL);
+    g_autofree char *qemud = g_build_filename (f->tmp, "virtqemud.pid", NULL);
+    g_autofree char *libvirtd = g_build_filename (f->tmp, "libvirtd.pid", NULL);
+    g_autofree char *self = g_strdup_printf ("%d\n", (int) getpid ());
+    const char *const none[] = { missing, stale, NULL };
+    const char *const all[] = { missing, stale, qemud, libvirtd, NULL };
+    pid_t a, b;
+
+    write_file (stale, self, 0644);
+    g_assert_false (uffd_shim_hook_reload_daemons (none, done, &error));
+    g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_assert_nonnull (strstr (error->message, "missing.pid"));
+    g_assert_cmpuint (done->len, ==, 0);
+    g_clear_error (&error);
+
+    a = spawn_fake_libvirtd (qemud, 0);
+    b = spawn_fake_libvirtd (libvirtd, 0);
+    g_assert_true (uffd_shim_hook_reload_daemons (all, done, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (done->len, ==, 2);
+    g_assert_cmpstr (((UffdShimReloaded *) done->pdata[0])->pidfile, ==, qemud);
+    g_assert_cmpint (((UffdShimReloaded *) done->pdata[0])->pid, ==, a);
+    g_assert_cmpstr (((UffdShimReloaded *) done->pdata[1])->pidfile, ==, libvirtd);
+    g_assert_cmpint (wait_exit (a), ==, 0);
+    g_assert_cmpint (wait_exit (b), ==, 0);
+}
+
+/* The default list names what libvirt 9.0 and 11.x write. */
+static void
+test_reload_default_list (void)
+{
+    g_assert_cmpstr (uffd_shim_libvirt_pidfiles[0], ==, "/run/virtqemud.pid");
+    g_assert_cmpstr (uffd_shim_libvirt_pidfiles[1], ==, "/run/libvirtd.pid");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -367,6 +410,8 @@ main (int argc, char **argv)
     ADD ("/reload/signals-lock-owner", test_reload_signals_lock_owner);
     ADD ("/reload/refuses-mismatch", test_reload_refuses_mismatch);
     ADD ("/reload/stale", test_reload_stale);
+    ADD ("/reload/daemons", test_reload_daemons);
+    g_test_add_func ("/reload/default-list", test_reload_default_list);
 #undef ADD
 
     return g_test_run ();

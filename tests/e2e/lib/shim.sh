@@ -78,10 +78,16 @@ shim_start_broker() {
     root=$(host_root "$host") || return 1
     SHIM_BROKER_LOG=$E2E_BASE/broker-$host.log
     host_exec "$host" "$SHIM_PREFIX/sbin/uffd-shimd" >>"$SHIM_BROKER_LOG" 2>&1 &
-    SHIM_BROKER_PID=$!
+    local starter=$! st
     for ((i = 0; i < 100; i++)); do
-        [ -S "$root/run/uffd-shim/admin.sock" ] && shim_ctl "$host" status >/dev/null 2>&1 && return 0
-        kill -0 "$SHIM_BROKER_PID" 2>/dev/null || break
+        # $! is the shell that runs host_exec; the broker's own pid is the
+        # one it reports (what shim_stop_broker and a kill -KILL must hit).
+        if [ -S "$root/run/uffd-shim/admin.sock" ] &&
+            st=$(shim_ctl "$host" status 2>/dev/null) && [[ $st =~ \(pid\ ([0-9]+), ]]; then
+            SHIM_BROKER_PID=${BASH_REMATCH[1]}
+            return 0
+        fi
+        kill -0 "$starter" 2>/dev/null || break
         sleep 0.1
     done
     cat "$SHIM_BROKER_LOG" >&2
