@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Starts a command the way libvirt starts QEMU: locked pid file, status XML, then drop to a uid and exec.
-"""usage: fake-libvirt-launch.py --run-dir DIR --name NAME --uuid UUID --uid N [--gid N] -- CMD...
+"""usage: fake-libvirt-launch.py --run-dir DIR --name NAME --uuid UUID --uid N [--gid N]
+                               [--vhost-user-disk SOCKET]... -- CMD...
 
 Runs as root. Writes DIR/NAME.pid with its own pid and holds an fcntl write
 lock on it across exec (as libvirt's virPidFileAcquirePath does, the lock
 stays with the exec'd program), writes DIR/NAME.xml (<domstatus pid=...>),
 both root-owned, then drops to uid/gid with no supplementary groups and no
 capabilities, and execs CMD. The broker cannot tell this from libvirt.
+Each --vhost-user-disk puts a <disk type='vhostuser'> with that socket into
+the status XML's <devices>, as libvirt records a vhost-user disk.
 """
 import argparse
 import fcntl
@@ -24,6 +27,8 @@ def main():
     ap.add_argument("--gid", type=int)
     ap.add_argument("--no-lock", action="store_true", help="write the pid file but hold no lock")
     ap.add_argument("--status-pid", type=int, help="pid to put in the status XML (default: own)")
+    ap.add_argument("--vhost-user-disk", action="append", default=[], metavar="SOCKET",
+                    help="a vhost-user disk served at SOCKET (QEMU is the client)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -36,9 +41,20 @@ def main():
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, b"%d" % pid)
     os.set_inheritable(fd, True)  # the lock lives as long as this fd, in the exec'd program
+    devices = ""
+    if a.vhost_user_disk:
+        devices = "    <devices>\n%s    </devices>\n" % "".join(
+            "      <disk type='vhostuser' device='disk'>\n"
+            "        <driver name='qemu' type='raw'/>\n"
+            "        <source type='unix' path='%s'>\n"
+            "          <reconnect enabled='yes' timeout='10'/>\n"
+            "        </source>\n"
+            "        <target dev='vd%s' bus='virtio'/>\n"
+            "      </disk>\n" % (path, chr(ord('a') + i))
+            for i, path in enumerate(a.vhost_user_disk))
     xml = ("<domstatus state='running' reason='booted' pid='%d'>\n"
            "  <domain type='qemu' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
-           "  </domain>\n</domstatus>\n") % (a.status_pid or pid, a.name, a.uuid)
+           "%s  </domain>\n</domstatus>\n") % (a.status_pid or pid, a.name, a.uuid, devices)
     tmp = os.path.join(a.run_dir, a.name + ".xml.new")
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(xml)
