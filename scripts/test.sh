@@ -42,6 +42,21 @@ build_native() {
 if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_NATIVE_QEMU:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
   build_native 7.2 "${UFFD_SHIM_QEMU_OUT:-/var/tmp/uffd-shim-qemu-7.2}" UFFD_SHIM_NATIVE_QEMU qemu-build.log
 fi
+# qemu-storage-daemon with the libvhost-user postcopy fixes
+# (qemu-patches/build-qsd.sh, cached likewise, about 3 minutes the first
+# time) for the qmp-vhost-user test, unless UFFD_SHIM_TEST_QSD names one or
+# UFFD_SHIM_BUILD_QEMU=0.
+if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_TEST_QSD:-}" ] && [ "${UFFD_SHIM_BUILD_QEMU:-1}" = 1 ]; then
+  qsd_out=${UFFD_SHIM_QSD_OUT:-/var/tmp/uffd-shim-qsd-7.2}
+  echo "building the patched qemu-storage-daemon 7.2 into $qsd_out (log: $top/qsd-build.log)"
+  if bash qemu-patches/build-qsd.sh 7.2 "$qsd_out" >"$top/qsd-build.log" 2>&1; then
+    export UFFD_SHIM_TEST_QSD=$qsd_out/bin/qemu-storage-daemon
+    tail -n 2 "$top/qsd-build.log"
+  else
+    tail -n 40 "$top/qsd-build.log"
+    native_failed=$((native_failed + 1))
+  fi
+fi
 # The newer stack for the 'newer' suite (tests/newer): a Debian 12 root with
 # libvirt 11.x and QEMU 10.x from bookworm-backports (tests/newer/setup-root.sh,
 # cached in /var/cache/uffd-shim, about 1.5 minutes the first time) and the

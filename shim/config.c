@@ -42,6 +42,9 @@ uffd_shim_config_init_defaults (UffdShimConfig *cfg)
     cfg->hook_domains = g_new0 (char *, 1);
     cfg->preload = g_strdup (UFFD_SHIM_PRELOAD_PATH);
     cfg->native_emulators = g_new0 (char *, 1);
+    cfg->backend_uid = (uid_t) -1;
+    cfg->backend_executables = g_new0 (char *, 1);
+    cfg->backend_uses = 4;
 }
 
 void
@@ -59,6 +62,8 @@ uffd_shim_config_clear (UffdShimConfig *cfg)
     g_strfreev (cfg->hook_domains);
     g_free (cfg->preload);
     g_strfreev (cfg->native_emulators);
+    g_free (cfg->backend_user);
+    g_strfreev (cfg->backend_executables);
     memset (cfg, 0, sizeof *cfg);
 }
 
@@ -95,6 +100,10 @@ static const KeySpec keys[] = {
     { "hook", "domains", KEY_PATTERN_LIST, OFF (hook_domains), 0, 0 },
     { "hook", "preload", KEY_PATH, OFF (preload), 0, 0 },
     { "hook", "native-emulators", KEY_PATH_LIST, OFF (native_emulators), 0, 0 },
+    { "backend", "user", KEY_STRING, OFF (backend_user), 0, 0 },
+    { "backend", "executables", KEY_PATH_LIST, OFF (backend_executables), 0, 0 },
+    { "backend", "shared", KEY_BOOL, OFF (backend_shared), 0, 0 },
+    { "backend", "uses", KEY_UINT, OFF (backend_uses), 1, 1000 },
 };
 #undef OFF
 
@@ -223,30 +232,40 @@ parse_value (UffdShimConfig *cfg, GKeyFile *kf, const KeySpec *k, GError **error
     return TRUE;
 }
 
+/* @user (a name or a number) to a uid that is not root. */
 static gboolean
-resolve_qemu_user (UffdShimConfig *cfg, GError **error)
+resolve_user (const char *group, const char *user, const char *who, uid_t *uid, GError **error)
 {
     guint64 n;
     struct passwd *pw;
 
-    if (g_ascii_string_to_unsigned (cfg->qemu_user, 10, 1, G_MAXINT32, &n, NULL)) {
-        cfg->qemu_uid = (uid_t) n;
+    if (g_ascii_string_to_unsigned (user, 10, 1, G_MAXINT32, &n, NULL)) {
+        *uid = (uid_t) n;
         return TRUE;
     }
     errno = 0;
-    pw = getpwnam (cfg->qemu_user);
+    pw = getpwnam (user);
     if (!pw) {
         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                     "[qemu] user: no such user '%s'", cfg->qemu_user);
+                     "[%s] user: no such user '%s'", group, user);
         return FALSE;
     }
     if (pw->pw_uid == 0) {
         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                     "[qemu] user: '%s' is root; root QEMU needs no broker", cfg->qemu_user);
+                     "[%s] user: '%s' is root; a root %s needs no broker", group, user, who);
         return FALSE;
     }
-    cfg->qemu_uid = pw->pw_uid;
+    *uid = pw->pw_uid;
     return TRUE;
+}
+
+static gboolean
+resolve_qemu_user (UffdShimConfig *cfg, GError **error)
+{
+    if (!resolve_user ("qemu", cfg->qemu_user, "QEMU", &cfg->qemu_uid, error))
+        return FALSE;
+    return !cfg->backend_user ||
+           resolve_user ("backend", cfg->backend_user, "back-end", &cfg->backend_uid, error);
 }
 
 gboolean

@@ -35,6 +35,12 @@ typedef struct {
     char **hook_domains;      /* glob patterns the hook acts on when opt-in */
     char *preload;            /* preload library for QEMU without native support */
     char **native_emulators;  /* emulators known to ask the broker natively */
+    /* [backend]: vhost-user back-ends (backend.c); off unless user and executables are set */
+    char *backend_user;           /* user back-ends run as, or NULL */
+    uid_t backend_uid;            /* resolved from backend_user, or -1 */
+    char **backend_executables;   /* allowed back-end binaries (absolute paths) */
+    gboolean backend_shared;      /* a back-end serving several domains may be served */
+    guint backend_uses;           /* back-end hand-outs per grant */
 } UffdShimConfig;
 
 /* Fills @cfg with the documented defaults. */

@@ -64,6 +64,10 @@ static const char *const allowed[] = {
     "open", "openat", "read", "pread64", "write", "fstat", "newfstatat", "stat", "lstat",
     "statx", "readlink", "readlinkat", "fcntl", "lseek", "rename", "renameat", "renameat2",
     "unlink", "unlinkat",
+    /* vhost-user back-ends (backend-facts.c): /proc/PID/fdinfo and the
+     * libvirt run directory are listed; sock_diag goes over the netlink
+     * socket opened before the filter, with sendto and recvfrom */
+    "getdents64", "recvfrom",
     /* logging, readiness */
     "connect",
     /* GLib loop, memory, time, signals, exit */

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "admin-client.h"
+#include "backend.h"
 #include "grants.h"
 #include "libvirt-record.h"
 #include "log.h"
@@ -100,6 +101,9 @@ struct UffdShimServer {
     LogLimit log_deny, log_drop, log_accept;
     gint64 started;
     guint64 handed_out, denied, dropped;
+    /* vhost-user back-ends (backend.h): NULL facts = not available */
+    UffdShimBackendFactsCtx *backend_facts;
+    UffdShimBackendBudget *backend_budget;
 };
 
 typedef struct {
@@ -529,6 +533,85 @@ emulator_ids (const UffdShimConfig *cfg)
     return ids;
 }
 
+/* ---- vhost-user back-ends (backend.c, backend-facts.c) -------------------------- */
+
+/*
+ * A peer that runs one of [backend] executables is judged as a vhost-user
+ * back-end, not as a QEMU: the grant is the one of the domain whose
+ * vhost-user socket it listens on (facts from backend-facts.c), the
+ * decision is backend.c's, and the hand-out counts against the grant's
+ * back-end budget, never its uses. Its hints are ignored: LAST or HOLD
+ * from a back-end must not end its QEMU's grant.
+ */
+static void
+serve_backend (Client *c, UffdShimPeer *peer, gint64 now)
+{
+    UffdShimServer *s = c->srv;
+    g_autoptr (GArray) exes = uffd_shim_backend_executable_ids (s->cfg);
+    UffdShimBackendFacts f;
+    UffdShimBackendInput in = { 0 };
+    UffdShimBackendWhy why;
+    char uuid[37] = "-";
+    g_autofree char *exe = NULL, *domain = NULL, *sock = NULL;
+    int st, dev = -1;
+    struct stat own;
+
+    uffd_shim_backend_budget_prune (s->backend_budget, s->grants);
+    uffd_shim_backend_gather (s->backend_facts, s->cfg, s->grants, peer,
+                              fstat (c->fd, &own) == 0 ? (guint64) own.st_ino : 0, &f);
+    in.backend_uid = s->cfg->backend_uid;
+    in.peer = peer;
+    in.executables = (const UffdShimFileId *) exes->data;
+    in.n_executables = exes->len;
+    in.grant = f.grant;
+    in.n_granted_domains = f.n_granted_domains;
+    in.qemu_connected = f.qemu_connected;
+    in.serves_other = f.serves_other;
+    in.shared_allowed = s->cfg->backend_shared;
+    in.domain_allowed = f.grant && uffd_shim_config_domain_allowed (s->cfg, f.grant->name);
+    in.uses_left = f.grant ? uffd_shim_backend_budget_left (s->backend_budget, f.grant,
+                                                            s->cfg->backend_uses) : 0;
+    in.now = now;
+    st = uffd_shim_backend_decide (&in, &why);
+    /* Out of reach of the processes of its uid, as a QEMU must be. */
+    if (st == UFFD_SHIM_OK && (peer->tracer || peer->dumpable))
+        st = peer->tracer ? UFFD_SHIM_E_TRACED : UFFD_SHIM_E_DUMPABLE;
+    if (st == UFFD_SHIM_OK) {
+        dev = open (DEVICE_PATH, O_RDWR | O_CLOEXEC);
+        if (dev < 0) {
+            g_warning ("cannot open " DEVICE_PATH ": %s", g_strerror (errno));
+            st = UFFD_SHIM_E_INTERNAL;
+        } else {
+            st = uffd_shim_peer_recheck (peer);
+        }
+    }
+    if (f.grant)
+        uffd_shim_uuid_format (f.grant->uuid, uuid);
+    exe = uffd_shim_log_value (peer->exe_known ? peer->exe : NULL);
+    domain = uffd_shim_log_value (f.grant ? f.grant->name : NULL);
+    sock = uffd_shim_log_value (f.grant ? f.socket : NULL);
+    if (st == UFFD_SHIM_OK && send_reply (c->fd, c->version, UFFD_SHIM_OK, 0, dev)) {
+        s->handed_out++;
+        uffd_shim_backend_budget_consume (s->backend_budget, f.grant, s->cfg->backend_uses);
+        uffd_shim_audit ("decision=grant role=backend reason=ok pid=%d uid=%d exe=%s domain=%s "
+                         "uuid=%s socket=%s qemu=%d backend-uses-left=%u",
+                         (int) peer->pid, (int) peer->uid, exe, domain, uuid, sock,
+                         (int) f.qemu_pid, in.uses_left - 1);
+    } else {
+        if (st == UFFD_SHIM_OK)
+            st = UFFD_SHIM_E_PEER_GONE;
+        s->denied++;
+        uffd_shim_audit ("decision=deny role=backend reason=%s why=%s pid=%d uid=%d exe=%s "
+                         "domain=%s uuid=%s socket=%s",
+                         status_name (st), uffd_shim_backend_why_name (why), (int) peer->pid,
+                         (int) peer->uid, exe, domain, uuid, sock);
+        send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
+    }
+    if (dev >= 0)
+        close (dev);
+}
+
+
 /* The active grant already bound to @peer (same pid and start time), found
  * in memory: such a request takes the fast path (see serve_get_device). */
 static UffdShimGrant *
@@ -594,9 +677,19 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         in.emulators = (const UffdShimFileId *) emus->data;
         in.n_emulators = emus->len;
     }
-    /* Only a peer of the QEMU user running an emulator is worth file I/O. */
-    if (!g && uffd_shim_policy_decide (&in) == UFFD_SHIM_E_NOT_GRANTED)
-        g = find_grant_for_pid (s, peer.pid);
+    if (!g) {
+        /* Only a peer of the QEMU user running an emulator is worth file I/O. */
+        st = uffd_shim_policy_decide (&in);
+        /* vhost-user back-ends: decided by serve_backend (backend.c). */
+        if ((st == UFFD_SHIM_E_WRONG_UID || st == UFFD_SHIM_E_WRONG_EXE) && s->backend_facts &&
+            uffd_shim_backend_candidate (s->cfg, &peer)) {
+            serve_backend (c, &peer, in.now);
+            uffd_shim_peer_clear (&peer);
+            return;
+        }
+        if (st == UFFD_SHIM_E_NOT_GRANTED)
+            g = find_grant_for_pid (s, peer.pid);
+    }
     in.grant = g;
     if (g) {
         in.domain_allowed = uffd_shim_config_domain_allowed (s->cfg, g->name);
@@ -1160,6 +1253,14 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
     }
     clamp_clients (s);
     s->started = now_s ();
+    s->backend_budget = uffd_shim_backend_budget_new ();
+    if (cfg->backend_uid != (uid_t) -1 && cfg->backend_executables && cfg->backend_executables[0]) {
+        g_autoptr (GError) e = NULL;
+        /* before the seccomp filter, which allows no new netlink socket */
+        s->backend_facts = uffd_shim_backend_facts_new (&e);
+        if (!s->backend_facts)
+            g_warning ("vhost-user back-ends will be refused: %s", e->message);
+    }
     if (!load_state (s, error))
         return NULL;
     uffd_shim_grants_expire (s->grants, s->started, on_expired, s);
@@ -1199,6 +1300,8 @@ uffd_shim_server_free (UffdShimServer *s)
                 g_source_remove (all[i]->src);
     }
     g_clear_pointer (&s->clients, g_hash_table_unref);
+    uffd_shim_backend_facts_free (s->backend_facts);
+    uffd_shim_backend_budget_free (s->backend_budget);
     uffd_shim_grants_free (s->grants);
     g_free (s->state_path);
     g_free (s->state_tmp);

@@ -19,7 +19,7 @@ for p in "${pages[@]}"; do
 done
 # Every documented configuration key exists in the parser, and vice versa.
 keys_doc=$(grep -oE '^\.BR [a-z\\-]+ " =' "$UFFD_SHIM_SRCDIR/docs/man/uffd-shim.conf.5" | awk '{print $2}' | tr -d '\\' | sort)
-keys_src=$(grep -oE '\{ "(broker|qemu|grants|hook)", "[a-z-]+"' "$UFFD_SHIM_SRCDIR/shim/config.c" | awk -F'"' '{print $4}' | sort)
+keys_src=$(grep -oE '\{ "(broker|qemu|grants|hook|backend)", "[a-z-]+"' "$UFFD_SHIM_SRCDIR/shim/config.c" | awk -F'"' '{print $4}' | sort)
 check "uffd-shim.conf(5) documents exactly the keys the parser knows" test "$keys_doc" = "$keys_src"
 [ "$keys_doc" = "$keys_src" ] || diag "$(diff <(echo "$keys_doc") <(echo "$keys_src"))"
 tap_end

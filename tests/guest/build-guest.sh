@@ -4,6 +4,7 @@
 #
 # Usage: build-guest.sh OUT.img [as --defsym NAME=VALUE ...]
 #   e.g. build-guest.sh guest.img PROGRESS_SWEEPS=8 SWEEP_DOWN=0
+#        build-guest.sh guest.img VIRTIO=1   (reads through virtio-blk, not IDE)
 #
 # Layout (512-byte sectors):
 #   LBA 0                      stage 1 (boot sector)

@@ -69,6 +69,28 @@
  *                                 lba, at buf, holds d0, d1 (first dwords)
  *   "GUEST-FATAL WORD"            no usable IDE controller (halts)
  * The guest keeps going after DMA-ERR / DMA-BAD (one line per bad DMA).
+ *
+ * Built with VIRTIO=1 (build-guest.sh OUT.img VIRTIO=1), stage 2 does the
+ * same reads through a modern virtio-blk PCI device (1af4:1042, e.g.
+ * vhost-user-blk-pci with disable-legacy=on) instead of the IDE bus
+ * master: it takes the first such device on bus 0, finds its common and
+ * notify configuration windows from the vendor capabilities (memory BARs
+ * below 4 GiB), negotiates VIRTIO_F_VERSION_1 only, sets up queue 0 with
+ * VQ_SIZE (8) entries at VQ_BASE (64 KiB, below the swept range) and for
+ * each read posts one request of three descriptors (header, the 64 KiB
+ * slot as ONE device-writable descriptor so the back-end gets one iovec,
+ * status byte), notifies and polls the used index (an I/O port read per
+ * poll, like the IDE loop).  With a vhost-user back-end the read into the
+ * slot is the back-end's pread() into guest RAM: on a postcopy
+ * destination a kernel-mode fault on the back-end's userfaultfd.  Lines:
+ *   "GUEST-START vio=XXXXXXXX"    common configuration address
+ *   "DMA-ERR ... bm=SS ata=00 why=WORD"   SS = virtio-blk status byte
+ *                                 (ff: never written); WORD: tmo (used
+ *                                 index did not move), vioerr (status
+ *                                 byte not 0)
+ *   "GUEST-FATAL WORD"            no-virtio-blk, no-virtio-caps,
+ *                                 bad-bar (not memory below 4 GiB), no-version-1,
+ *                                 features-rejected, queue-too-small
  */
 
 /* Defaults; build-guest.sh passes the disk layout with --defsym. */
@@ -111,6 +133,12 @@
 .set ATA_BASE,    0x1f0
 .set ATA_CTRL,    0x3f6
 .set POLL_LIMIT,  20000000      /* status polls before "tmo" */
+.set VQ_SIZE,     8             /* power of two */
+.set VQ_BASE,     0x00010000    /* desc table; avail +0x100, used +0x200 */
+.set VQ_AVAIL,    VQ_BASE + 0x100
+.set VQ_USED,     VQ_BASE + 0x200
+.set VQ_HDR,      VQ_BASE + 0x300  /* virtio-blk request header (16 bytes) */
+.set VQ_STATUS,   VQ_BASE + 0x310  /* its status byte */
 
     .text
     .code16
@@ -203,6 +231,15 @@ msg_disk_err:
 /* stage 2, loaded at 0x7e00 */
 stage2:
 main32:
+.ifdef VIRTIO
+    call    vio_init
+    movl    $msg_start_vio, %esi
+    call    puts
+    movl    vio_common, %eax
+    call    puthex32
+    call    newline
+    jmp     main_loop
+.endif
     /* PCI 00:01.1 must be the PIIX3 IDE function */
     movl    $PCI_IDE, %eax
     call    pci_read
@@ -314,6 +351,9 @@ dma_step:
  * returns non-zero.
  */
 dma_read:
+.ifdef VIRTIO
+    jmp     vio_read
+.endif
     pushl   %ebx
     pushl   %esi
     /* wait until the drive is not busy */
@@ -522,6 +562,229 @@ verify:
     popl    %ebx
     ret
 
+/* ---- virtio-blk (VIRTIO=1) ---------------------------------------- */
+.ifdef VIRTIO
+/* find and set up the device; on any failure print GUEST-FATAL and halt */
+vio_init:
+    /* bus 0: the first function 0 with 1af4:1042 */
+    movl    $0x80000000, %edi
+1:  movl    %edi, %eax
+    call    pci_read
+    cmpl    $0x10421af4, %eax
+    je      2f
+    addl    $0x800, %edi                /* next device */
+    cmpl    $0x80010000, %edi
+    jb      1b
+    movl    $msg_no_vio, %esi
+    jmp     fatal
+2:  movl    %edi, vio_pci
+    /* command: memory space (bit 1) + bus master (bit 2) */
+    leal    4(%edi), %eax
+    call    pci_read
+    andl    $0x0000ffff, %eax
+    orl     $0x0006, %eax
+    movl    %eax, %ebx
+    leal    4(%edi), %eax
+    call    pci_write
+    /* walk the capability list for virtio cfg_type 1 (common), 2 (notify) */
+    leal    0x34(%edi), %eax
+    call    pci_read
+    andl    $0xfc, %eax
+3:  testl   %eax, %eax
+    jz      6f
+    movl    %eax, %esi                  /* capability offset */
+    leal    (%edi,%esi), %eax
+    call    pci_read                    /* id, next, len, cfg_type */
+    movl    %eax, %ecx
+    cmpb    $0x09, %cl                  /* vendor specific */
+    jne     5f
+    shrl    $24, %ecx                   /* cfg_type */
+    cmpl    $1, %ecx
+    je      4f
+    cmpl    $2, %ecx
+    jne     5f
+4:  call    vio_cap_addr                /* %eax = window address */
+    cmpl    $1, %ecx
+    jne     41f
+    movl    %eax, vio_common
+    jmp     5f
+41: movl    %eax, vio_notify
+    leal    16(%edi,%esi), %eax         /* notify_off_multiplier */
+    call    pci_read
+    movl    %eax, vio_notify_mul
+5:  leal    (%edi,%esi), %eax
+    call    pci_read
+    shrl    $8, %eax
+    andl    $0xfc, %eax                 /* next */
+    jmp     3b
+6:  cmpl    $0, vio_common
+    je      7f
+    cmpl    $0, vio_notify
+    jne     8f
+7:  movl    $msg_no_caps, %esi
+    jmp     fatal
+8:  movl    vio_common, %ebx
+    movb    $0, 0x14(%ebx)              /* reset */
+9:  cmpb    $0, 0x14(%ebx)
+    jne     9b
+    movb    $0x01, 0x14(%ebx)           /* ACKNOWLEDGE */
+    movb    $0x03, 0x14(%ebx)           /* | DRIVER */
+    movl    $1, 0x00(%ebx)              /* device features 63:32 */
+    testl   $1, 0x04(%ebx)              /* VIRTIO_F_VERSION_1 (bit 32) */
+    jnz     10f
+    movl    $msg_no_v1, %esi
+    jmp     fatal
+10: movl    $0, 0x08(%ebx)
+    movl    $0, 0x0c(%ebx)              /* features 31:0: none */
+    movl    $1, 0x08(%ebx)
+    movl    $1, 0x0c(%ebx)              /* features 63:32: VERSION_1 */
+    movb    $0x0b, 0x14(%ebx)           /* | FEATURES_OK */
+    testb   $0x08, 0x14(%ebx)
+    jnz     11f
+    movl    $msg_feat, %esi
+    jmp     fatal
+11: movw    $0, 0x16(%ebx)              /* queue_select = 0 */
+    cmpw    $VQ_SIZE, 0x18(%ebx)
+    jae     12f
+    movl    $msg_qsize, %esi
+    jmp     fatal
+12: movw    $VQ_SIZE, 0x18(%ebx)
+    /* the rings: zeroed, no interrupts wanted */
+    movl    $VQ_BASE, %edi
+    movl    $0x400 / 4, %ecx
+    xorl    %eax, %eax
+    cld
+    rep stosl
+    movw    $1, VQ_AVAIL                /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+    movl    $VQ_BASE, 0x20(%ebx)        /* queue_desc */
+    movl    $0, 0x24(%ebx)
+    movl    $VQ_AVAIL, 0x28(%ebx)       /* queue_driver */
+    movl    $0, 0x2c(%ebx)
+    movl    $VQ_USED, 0x30(%ebx)        /* queue_device */
+    movl    $0, 0x34(%ebx)
+    movzwl  0x1e(%ebx), %eax            /* queue_notify_off */
+    imull   vio_notify_mul, %eax
+    addl    %eax, vio_notify
+    movw    $1, 0x1c(%ebx)              /* queue_enable */
+    movb    $0x0f, 0x14(%ebx)           /* | DRIVER_OK */
+    /* the three descriptors of every request; only the slot changes */
+    movl    $VQ_HDR, VQ_BASE + 0x00     /* 0: header, device-readable */
+    movl    $16, VQ_BASE + 0x08
+    movw    $1, VQ_BASE + 0x0c          /* NEXT */
+    movw    $1, VQ_BASE + 0x0e
+    movl    $DMA_SECTORS * 512, VQ_BASE + 0x18  /* 1: the slot */
+    movw    $3, VQ_BASE + 0x1c          /* NEXT | WRITE */
+    movw    $2, VQ_BASE + 0x1e
+    movl    $VQ_STATUS, VQ_BASE + 0x20  /* 2: status byte */
+    movl    $1, VQ_BASE + 0x28
+    movw    $2, VQ_BASE + 0x2c          /* WRITE */
+    ret
+
+/*
+ * %eax = address of the window of the capability at %esi of device %edi:
+ * its BAR (memory, below 4 GiB) + its offset.  Preserves %ecx, %esi, %edi.
+ */
+vio_cap_addr:
+    pushl   %ecx
+    leal    4(%edi,%esi), %eax
+    call    pci_read
+    andl    $0xff, %eax                 /* bar */
+    cmpl    $5, %eax
+    ja      2f
+    leal    0x10(%edi,%eax,4), %ecx     /* BAR register */
+    movl    %ecx, %eax
+    call    pci_read
+    testl   $1, %eax                    /* I/O BAR: not used by QEMU here */
+    jnz     2f
+    movl    %eax, %ebx
+    andl    $0x06, %eax
+    cmpl    $0x04, %eax                 /* 64-bit: upper half must be 0 */
+    jne     1f
+    leal    4(%ecx), %eax
+    call    pci_read
+    testl   %eax, %eax
+    jnz     2f
+1:  andl    $0xfffffff0, %ebx
+    jz      2f
+    leal    8(%edi,%esi), %eax          /* offset */
+    call    pci_read
+    addl    %ebx, %eax
+    popl    %ecx
+    ret
+2:  movl    $msg_bar_high, %esi
+    jmp     fatal
+
+/* virtio-blk IN of DMA_SECTORS at cur_lba into cur_buf; as dma_read */
+vio_read:
+    pushl   %ebx
+    pushl   %esi
+    movl    $0, VQ_HDR                  /* VIRTIO_BLK_T_IN */
+    movl    $0, VQ_HDR + 4
+    movl    cur_lba, %eax
+    movl    %eax, VQ_HDR + 8            /* sector */
+    movl    $0, VQ_HDR + 12
+    movb    $0xff, VQ_STATUS
+    movl    cur_buf, %eax
+    movl    %eax, VQ_BASE + 0x10        /* descriptor 1: the slot */
+    movl    $0, VQ_BASE + 0x14
+    movzwl  VQ_AVAIL + 2, %eax          /* avail idx */
+    movl    %eax, %ecx
+    andl    $VQ_SIZE - 1, %ecx
+    movw    $0, VQ_AVAIL + 4(,%ecx,2)   /* ring[idx % size] = head 0 */
+    incl    %eax
+    movw    %ax, VQ_AVAIL + 2           /* x86 keeps stores in order */
+    movl    %eax, %ebx                  /* the used idx to wait for */
+    mfence
+    movl    vio_notify, %edx
+    movw    $0, (%edx)                  /* notify queue 0 */
+    movl    $POLL_LIMIT, %ecx
+1:  cmpw    %bx, VQ_USED + 2
+    je      2f
+    inb     $0x80, %al                  /* pace the loop like the IDE one */
+    decl    %ecx
+    jnz     1b
+    movl    $why_tmo, %esi
+    jmp     vio_fail
+2:  cmpb    $0, VQ_STATUS
+    je      3f
+    movl    $why_vioerr, %esi
+    jmp     vio_fail
+3:  xorl    %eax, %eax
+    popl    %esi
+    popl    %ebx
+    ret
+
+/* %esi = reason word; the same line as dma_fail, bm = status byte */
+vio_fail:
+    incl    errors
+    pushl   %esi
+    movl    $msg_dma_err, %esi
+    call    puts
+    movl    cur_lba, %eax
+    call    puthex32
+    movl    $msg_buf, %esi
+    call    puts
+    movl    cur_buf, %eax
+    call    puthex32
+    movl    $msg_bm, %esi
+    call    puts
+    movb    VQ_STATUS, %al
+    call    puthex8
+    movl    $msg_ata, %esi
+    call    puts
+    xorl    %eax, %eax
+    call    puthex8
+    movl    $msg_why, %esi
+    call    puts
+    popl    %esi
+    call    puts
+    call    newline
+    movl    $1, %eax
+    popl    %esi
+    popl    %ebx
+    ret
+.endif
+
 fatal:
     movl    %esi, %ebx
     movl    $msg_fatal, %esi
@@ -628,6 +891,16 @@ why_busy:       .asciz  "busy"
 why_tmo:        .asciz  "tmo"
 why_bmerr:      .asciz  "bmerr"
 why_ataerr:     .asciz  "ataerr"
+.ifdef VIRTIO
+msg_start_vio:  .asciz  "GUEST-START vio="
+msg_no_vio:     .asciz  "no-virtio-blk"
+msg_no_caps:    .asciz  "no-virtio-caps"
+msg_bar_high:   .asciz  "bad-bar"
+msg_no_v1:      .asciz  "no-version-1"
+msg_feat:       .asciz  "features-rejected"
+msg_qsize:      .asciz  "queue-too-small"
+why_vioerr:     .asciz  "vioerr"
+.endif
 
     .p2align 2
 bm_base:        .long   0
@@ -636,6 +909,12 @@ cur_buf:        .long   0
 dmas:           .long   0
 sweeps:         .long   0
 errors:         .long   0
+.ifdef VIRTIO
+vio_pci:        .long   0
+vio_common:     .long   0
+vio_notify:     .long   0
+vio_notify_mul: .long   0
+.endif
 
     /* pad stage 2 to its size; fails to assemble if the code outgrows it */
     .org    512 + STAGE2_SECTORS * 512

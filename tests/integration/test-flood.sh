@@ -51,12 +51,13 @@ usage_mark
 flood_start $OTHER_UID $FLOOD
 diag "uid $OTHER_UID: $FLOOD_RESULT"
 check "the flood is up: $FLOOD connections" grep -q "^connected=$FLOOD " <<<"$FLOOD_RESULT"
-check "uffd-shimctl status answers during the flood" ctl status
-check "a GRANT answers during the flood" ctl grant dom1 $UUID1
+quiet() { "$@" >/dev/null; }
+check "uffd-shimctl status answers during the flood" quiet ctl status
+check "a GRANT answers during the flood" quiet ctl grant dom1 $UUID1
 out=$(launched dom1 $UUID1 $QEMU_UID -- "$WORK/probe" library)
 grep -q "kernel-fault: resolved" <<<"$out" || diag "$out"
 check "the granted QEMU gets its device during the flood" grep -q "kernel-fault: resolved" <<<"$out"
-check "a REVOKE answers during the flood" eval 'ctl grant dom2 $UUID2 >/dev/null && ctl revoke dom2'
+check "a REVOKE answers during the flood" eval 'ctl grant dom2 $UUID2 >/dev/null && ctl revoke dom2 >/dev/null'
 out=$(as_user $OTHER_UID "$WORK/probe" library)
 check "a request of the flooding uid is still answered (wrong-uid)" grep -q "reason 3:" <<<"$out"
 sleep 3

@@ -144,6 +144,48 @@ test_reload_check (void)
     g_assert_false (reloads (base, "[qemu]\nuser=64055\n[grants]\nmax-grants=10\n", &uid, NULL));
 }
 
+static void
+test_backend (void)
+{
+    const char *text = "[qemu]\nuser=4242\n"
+                       "[backend]\nuser=4343\nexecutables=/usr/local/bin/qemu-storage-daemon\n"
+                       "shared=true\nuses=2\n";
+    const char *texts[] = { "[qemu]\nuser=4242\n[backend]\nuser=root\n",
+                            "[qemu]\nuser=4242\n[backend]\nuser=no-such-user-uffd\n" };
+    const char *msgs[] = { "[backend] user: 'root' is root", "[backend] user: no such user" };
+    UffdShimConfig cfg;
+    g_autoptr (GError) e = NULL;
+
+    /* off by default */
+    uffd_shim_config_init_defaults (&cfg);
+    g_assert_true (uffd_shim_config_parse (&cfg, "[qemu]\nuser=4242\n", 16, TRUE, &e));
+    g_assert_true (cfg.backend_uid == (uid_t) -1);
+    g_assert_cmpuint (g_strv_length (cfg.backend_executables), ==, 0);
+    g_assert_false (cfg.backend_shared);
+    g_assert_cmpuint (cfg.backend_uses, ==, 4);
+    uffd_shim_config_clear (&cfg);
+
+    uffd_shim_config_init_defaults (&cfg);
+    g_assert_true (uffd_shim_config_parse (&cfg, text, strlen (text), TRUE, &e));
+    g_assert_cmpint (cfg.backend_uid, ==, 4343);
+    g_assert_cmpstr (cfg.backend_executables[0], ==, "/usr/local/bin/qemu-storage-daemon");
+    g_assert_true (cfg.backend_shared);
+    g_assert_cmpuint (cfg.backend_uses, ==, 2);
+    uffd_shim_config_clear (&cfg);
+
+    for (int i = 0; i < 2; i++) {
+        g_autoptr (GError) e2 = NULL;
+        uffd_shim_config_init_defaults (&cfg);
+        g_assert_false (uffd_shim_config_parse (&cfg, texts[i], strlen (texts[i]), TRUE, &e2));
+        g_assert_nonnull (strstr (e2->message, msgs[i]));
+        uffd_shim_config_clear (&cfg);
+    }
+    expect_error ("[backend]\nexecutables=qemu-storage-daemon\n", "[backend] executables: 'qemu-storage-daemon'");
+    expect_error ("[backend]\nuses=0\n", "[backend] uses:");
+    expect_error ("[backend]\nshared=sometimes\n", "[backend] shared: not a boolean");
+    expect_error ("[backend]\nuser=\n", "[backend] user: must not be empty");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -153,5 +195,6 @@ main (int argc, char **argv)
     g_test_add_func ("/config/errors", test_errors);
     g_test_add_func ("/config/user", test_user_resolution);
     g_test_add_func ("/config/reload-check", test_reload_check);
+    g_test_add_func ("/config/backend", test_backend);
     return g_test_run ();
 }
