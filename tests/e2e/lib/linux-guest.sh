@@ -28,7 +28,8 @@
 # printed after it arrived there.
 #
 # Tunables: LGUEST_MEM (MiB of guest RAM, default 320), LGUEST_CMDLINE_EXTRA
-# (appended to the kernel command line, e.g. "ug.mem=96"),
+# (appended to the kernel command line, e.g. "ug.mem=96"), LGUEST_EMULATOR
+# (a QEMU binary for <emulator>; default: libvirt's),
 # LGUEST_BOOT_TIMEOUT (seconds to the first round, default 120).
 
 _lguest_diag() { if declare -F diag >/dev/null; then diag "$@"; else printf '# %s\n' "$@" >&2; fi; }
@@ -76,7 +77,8 @@ lguest_domain_xml() {
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
-  <devices>
+  <devices>${LGUEST_EMULATOR:+
+    <emulator>$LGUEST_EMULATOR</emulator>}
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw' cache='$(e2e_disk_cache "$LGUEST_DISK")'/>
       <source file='$LGUEST_DISK'/>
