@@ -8,6 +8,8 @@ pkgs=(
   libglib2.0-dev libjson-glib-dev libxml2-dev libcap-ng-dev libseccomp-dev
   # tests and demo: the real stack
   python3 util-linux procps iproute2 binutils valgrind
+  # the Linux test guest (tests/guest/linux): gcc -static needs libc.a
+  libc6-dev
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   # the 'newer' suite's libvirt 11.x / QEMU 10.x root (tests/newer/setup-root.sh)
   debootstrap
