@@ -100,7 +100,12 @@ E2E_MIGRATE_TIMEOUT=60 migrate src dst k3 --postcopy --postcopy-after-precopy --
 diag "k3: rc=$E2E_MIGRATE_RC in ${E2E_MIGRATE_SECONDS}s: $(tr '\n' ' ' <<<"$E2E_MIGRATE_OUTPUT" | head -c 400)"
 check "state dir read-only: the migration fails early (${E2E_MIGRATE_SECONDS}s)" \
     bash -c '[ "$1" != 0 ] && [ "${2%%.*}" -lt 30 ]' _ "$E2E_MIGRATE_RC" "$E2E_MIGRATE_SECONDS"
-check "with the broker's 'state' reason in the message" grep -qiE "state" <<<"$E2E_MIGRATE_OUTPUT"
+check "at QEMU's capability probe (the hook lets the migration go on without a grant)" \
+    grep -qF "$E2E_POSTCOPY_ERROR" <<<"$E2E_MIGRATE_OUTPUT"
+check "the broker's audit names the 'state' reason" \
+    grep -q "grant-create domain=k3 .*result=state" <(shim_audit dst)
+check "the destination's domain log says QEMU's request was refused" \
+    grep -q "uffd-shim-preload: broker refused /dev/userfaultfd" "$droot/var/log/libvirt/qemu/k3.log"
 check "the source keeps running" guest_running src k3
 check "nothing of it is left on the destination" test -z "$(host_domstate dst k3)"
 check "no grant is open" shim_no_grants dst

@@ -221,6 +221,7 @@ migrate_bg() {
     (
         migrate "$@"
         echo "$E2E_MIGRATE_RC ${E2E_MIGRATE_POSTCOPY:-0}" >"$_migrate_bg_result"
+        printf '%s\n' "$E2E_MIGRATE_OUTPUT" >>"$_migrate_bg_result"
     ) &
     _migrate_bg_pid=$!
 }
@@ -229,4 +230,5 @@ migrate_bg_wait() {
     wait "$_migrate_bg_pid"
     read -r E2E_MIGRATE_RC E2E_MIGRATE_POSTCOPY <"$_migrate_bg_result" ||
         { E2E_MIGRATE_RC=1; E2E_MIGRATE_POSTCOPY=0; }
+    E2E_MIGRATE_OUTPUT=$(tail -n +2 "$_migrate_bg_result" 2>/dev/null)
 }
