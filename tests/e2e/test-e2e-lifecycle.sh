@@ -35,18 +35,6 @@ bound() {
     done
     return 1
 }
-# advised DOMAIN: wait (bounded) until the destination QEMU of DOMAIN also
-# had its userfaultfd for ADVISE (the start of the migration stream): its
-# third hand-out with QEMU 7.2 (capability probe, feature query, ADVISE).
-# From then on until the switch it asks the broker nothing.
-advised() {
-    local i
-    for ((i = 0; i < 150; i++)); do
-        [ "$(grep -c "decision=grant reason=ok .*domain=$1 " <(audit_dst))" -ge 3 ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
 wait_audit() {
     local i
     for ((i = 0; i < 100; i++)); do grep -q -- "$1" <(audit_dst) && return 0; sleep 0.1; done
@@ -88,7 +76,7 @@ check "l1: the switch asked the broker nothing (one grant line with hold, none w
 # --- 2. The broker SIGKILLed and restarted during that long precopy --------
 guest_start l2 "$IMG" || fail_rest "guest l2 does not start"
 migrate_bg src dst l2 "${SLOW[@]}"
-check "l2: bound, and past ADVISE" advised l2
+check "l2: bound, and past ADVISE (three hand-outs)" shim_wait_handouts dst l2 3
 kill -KILL "$SHIM_BROKER_PID"
 SHIM_BROKER_PID=
 outlive_lifetime

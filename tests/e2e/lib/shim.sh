@@ -12,6 +12,7 @@
 #   shim_audit HOST           the broker's audit lines so far
 #   shim_no_grants HOST       no active grant on HOST
 #   shim_wait_grant HOST DOM  wait (bounded) until DOM has a grant on HOST
+#   shim_wait_handouts HOST DOM N  ... until DOM's QEMU got N devices
 # and the guest helpers shared by the e2e tests:
 #   guest_start DOMAIN IMG    a fresh guest on "src", printing progress
 #   guest_progress HOST DOM   progress lines in that host's serial log
@@ -131,6 +132,17 @@ switch_to_postcopy() {
 }
 
 shim_no_grants() { shim_ctl "$1" grants | grep -q "no active grants"; }
+
+# shim_wait_handouts HOST DOM N: wait (bounded) until DOM's QEMU on HOST got
+# N devices (QEMU 7.2 with the preload: 3 by ADVISE, the start of the stream).
+shim_wait_handouts() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        [ "$(shim_audit "$1" | grep -c "decision=grant reason=ok .*domain=$2 ")" -ge "$3" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
 
 shim_wait_grant() {
     local i
