@@ -82,7 +82,8 @@ write_libvirt_files (const char *run_dir, const char *name, const char *uuid_tex
     if (bench_write_full (fd, buf, (size_t) n) < 0)
         _exit (126);
     n = snprintf (buf, sizeof buf,
-                  "<domstatus state='running' reason='booted' pid='%d'>\n"
+                  "<domstatus state='paused' reason='migration' pid='%d'>\n"
+                  "  <job type='none' async='migration in' phase='prepare'/>\n"
                   "  <domain type='kvm' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
                   "  </domain>\n</domstatus>\n",
                   (int) getpid (), name, uuid_text);

@@ -15,7 +15,8 @@ void bench_domain_uuid (unsigned i, uint8_t uuid[16], char text[37]);
 /*
  * Starts @argv (argv[0] is executed) the way libvirt starts QEMU when @name is
  * set: the child writes RUN_DIR/NAME.pid with its pid and holds an fcntl
- * write lock on it across exec, writes RUN_DIR/NAME.xml (<domstatus pid=..>
+ * write lock on it across exec, writes RUN_DIR/NAME.xml (<domstatus pid=..>,
+ * with the "migration in" job libvirt records on a migration destination,
  * with @uuid_text), both root-owned; then, when @uid is not (uid_t)-1, drops
  * to @uid/@uid with no supplementary groups before exec. The fds in
  * @keep[0..n_keep) are moved to 3, 4, ... in the child (every other fd

@@ -77,10 +77,11 @@ client_main (void)
         if (fcntl (pidfd, F_SETLK, &fl) < 0)
             result = -1000 - errno;
         else {
-            dev = uffd_shim_get_device (NULL, 0, &reason);
+            /* The switch-time request (LAST): it ends the grant, as a
+             * migration's last hand-out does. */
+            dev = uffd_shim_get_device (NULL, UFFD_SHIM_OPT_LAST, &reason);
             result = dev >= 0 ? 0 : reason;
-            if (dev >= 0)
-                close (dev);
+            uffd_shim_put_device (dev);
         }
         close (pidfd);
         if (bench_write_full (FD_CMD, &result, sizeof result) < 0)
@@ -230,7 +231,8 @@ main (int argc, char **argv)
         snprintf (path, sizeof path, "%s/%s.pid", run_dir, name);
         pfd = write_file (path, pid, 0644, 1);
         snprintf (xml, sizeof xml,
-                  "<domstatus state='running' reason='booted' pid='%d'>\n"
+                  "<domstatus state='paused' reason='migration' pid='%d'>\n"
+                  "  <job type='none' async='migration in' phase='prepare'/>\n"
                   "  <domain type='kvm' id='1'>\n    <name>%s</name>\n    <uuid>%s</uuid>\n"
                   "  </domain>\n</domstatus>\n", (int) child, name, text);
         snprintf (path, sizeof path, "%s/%s.xml", run_dir, name);
@@ -251,8 +253,9 @@ main (int argc, char **argv)
                      result > -1000 ? uffd_shim_strreason (result) : strerror (-result - 1000));
             return 1;
         }
+        /* Ended by the LAST hand-out: the hook's revoke at the end finds none. */
         st = uffd_shim_admin_revoke (admin, name, 10000);
-        if (st != 0) {
+        if (st != UFFD_SHIM_E_NOT_FOUND) {
             fprintf (stderr, "bench-memory: revoke %s: %s\n", name, uffd_shim_status_str (st));
             return 1;
         }

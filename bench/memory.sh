@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Benchmark: the broker's memory idle and across 100,000 grant lifecycles (grant, hand-out, revoke).
+# Benchmark: the broker's memory idle and across 100,000 grant lifecycles (grant, last hand-out, revoke).
 #
 # Usage: bench/memory.sh OUTDIR        (root)
 #
 # Starts a private uffd-shimd (seccomp on, state directory on tmpfs as
 # /run/uffd-shim is on a host), measures it idle, then runs bench/memory.c:
 # BENCH_MEMORY_COUNT (default 100000) grant lifecycles, each a new domain
-# granted over the admin socket, given one device by its "QEMU" (a process
-# of the QEMU uid holding the domain's locked libvirt pid file) and revoked;
+# granted over the admin socket, given its last device (LAST, which ends the
+# grant) by its "QEMU" (a process of the QEMU uid holding the domain's
+# locked libvirt pid file), then revoked as the hook would (nothing left);
 # memory sampled at 1,000, 10,000, 50,000 and 100,000 and again once idle.
 # Writes OUTDIR/memory.json, OUTDIR/memory.md, the samples in
 # OUTDIR/memory/samples.jsonl and the broker's /proc/PID/smaps idle and at
