@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # End to end with a natively patched QEMU 7.2 as destination emulator: no preload, no taint, knob 0.
+#
+# The migration is switched to postcopy by hand once the destination QEMU
+# made its switch-time userfaultfd (at ADVISE): it must keep it, not
+# dumpable, until the switch, the switch must ask the broker nothing, and
+# afterwards QEMU holds no userfaultfd and is dumpable again.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib/common.sh"
@@ -23,13 +28,17 @@ guest_start n1 "$E2E_BASE/images/guest.img" || fail_rest "guest n1 does not star
 # The destination runs the same domain with the patched emulator (--xml).
 native_dst_xml n1 "$NATIVE" "$E2E_BASE/n1-dst.xml"
 check "the destination definition names the patched emulator" grep -q "<emulator>$NATIVE</emulator>" "$E2E_BASE/n1-dst.xml"
-migrate src dst n1 --postcopy --postcopy-after-precopy --bandwidth 32 --xml "$E2E_BASE/n1-dst.xml"
-diag "n1: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 400 <<<"$E2E_MIGRATE_OUTPUT")"
+migrate_bg src dst n1 --postcopy --bandwidth 32 --xml "$E2E_BASE/n1-dst.xml"
+native_before_switch dst n1 || diag "n1: no request with the LAST hint from the destination QEMU before the switch"
+switch_to_postcopy n1 || diag "n1: migrate-postcopy was not accepted"
+migrate_bg_wait
+diag "n1: rc=$E2E_MIGRATE_RC postcopy=$E2E_MIGRATE_POSTCOPY"
 check "knob 0: postcopy to the patched QEMU succeeds" test "$E2E_MIGRATE_RC" = 0
 check "the migration really switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
 check "the domain runs on the destination and is gone from the source" \
     bash -c '[ "$1" = running ] && [ -z "$2" ]' _ "$(host_domstate dst n1)" "$(host_domstate src n1)"
 check_native_dst dst n1 "$NATIVE" 64055
+check_native_switch dst n1 64055
 check "the guest makes progress on the destination" guest_running dst n1
 serial=$(host_serial_log dst n1)
 check "kernel-mode faults served: the guest's DMA error counter is 0" \

@@ -12,6 +12,15 @@ running guest with postcopy and checks, on the destination:
     handle a kernel-mode fault, i.e. it is UFFD_USER_MODE_ONLY or broken);
   * a RAM dump passes tests/guest/memcheck.py.
 
+--expect-precopy lets precopy converge instead (no switch); --cancel
+cancels the migration on the source where it would switch.  --hook CMD
+runs `CMD PHASE` at fixed points (start: both QEMUs run, nothing is
+set yet; switch: just before the switch or the cancel; end: after the
+migration completed or failed on the destination, before the QEMUs are
+stopped) with the QEMUs' pids in POSTCOPY_SRC_PID and POSTCOPY_DST_PID
+(the destination's is the QEMU itself when its --dst-prefix execs it),
+so a test can look at the destination QEMU at those points.
+
 Exit status: 0 = the expected outcome, 1 = failure (reason printed),
 2 = usage error.  The last line printed is a one-line summary.
 """
@@ -333,6 +342,23 @@ def parse_args(argv):
     ap.add_argument("--expect-dma-error", action="store_true",
                     help="succeed only if the destination guest reports DMA-ERR/DMA-BAD "
                          "(negative control: user-mode-only userfaultfd)")
+    ap.add_argument("--expect-precopy", action="store_true",
+                    help="let precopy converge (postcopy-ram enabled, never switched): "
+                         "succeed if the migration completes without postcopy and the "
+                         "guest checks pass (use a high --bandwidth and --downtime-limit)")
+    ap.add_argument("--cancel", action="store_true",
+                    help="where the migration would switch to postcopy, cancel it on the "
+                         "source instead: succeed if the destination's migration fails "
+                         "(or its QEMU exits) and the guest keeps running on the source")
+    ap.add_argument("--downtime-limit", type=int, default=1,
+                    help="precopy downtime-limit in ms (default 1: cannot converge)")
+    ap.add_argument("--dst-exit-on-error", choices=("yes", "no"),
+                    help="migrate-incoming exit-on-error on the destination (QEMU >= 9.1; "
+                         "default: not passed, QEMU exits when the migration fails)")
+    ap.add_argument("--hook", metavar="CMD",
+                    help="run 'CMD start|switch|end' (split like a shell command line) "
+                         "with POSTCOPY_SRC_PID and POSTCOPY_DST_PID set; a failure fails "
+                         "the run")
     ap.add_argument("--progress", type=int, default=3,
                     help="fresh progress markers required on the destination (default 3)")
     ap.add_argument("--timeout", type=float, default=300,
@@ -371,6 +397,54 @@ def prepare_workdir(args):
     return wd, src_dir, dst_dir
 
 
+def incoming_args(args, uri):
+    a = {"uri": uri}
+    if args.dst_exit_on_error:
+        a["exit-on-error"] = args.dst_exit_on_error == "yes"
+    return a
+
+
+def run_hook(args, phase, src, dst):
+    """--hook CMD PHASE; a failure (or a hook that hangs) fails the run."""
+    if not args.hook:
+        return
+    env = dict(os.environ)
+    env["POSTCOPY_SRC_PID"] = str(src.proc.pid if src.proc else 0)
+    env["POSTCOPY_DST_PID"] = str(dst.proc.pid if dst.proc else 0)
+    try:
+        r = subprocess.run(shlex.split(args.hook) + [phase], env=env, timeout=60,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise Failure("hook %s: %s" % (phase, e)) from None
+    out = r.stdout.decode(errors="replace").strip()
+    log("hook %s: exit %d%s" % (phase, r.returncode, (": " + out) if out else ""))
+    if r.returncode != 0:
+        raise Failure("hook %s failed (exit %d): %s" % (phase, r.returncode, out))
+
+
+def wait_dst_failed(args, dst, deadline):
+    """After a cancel: the destination's migration fails, or its QEMU exits."""
+    while True:
+        if dst.proc.poll() is not None:
+            return "exited with status %s" % dst.proc.returncode
+        try:
+            status = dst.qmp.command("query-migrate", timeout=5).get("status")
+        except Failure:
+            # a QEMU on its way out closes its monitor first
+            try:
+                dst.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                raise Failure("dst: QMP failed and QEMU did not exit after the cancel") from None
+            return "exited with status %s" % dst.proc.returncode
+        if status == "failed":
+            return "migration failed"
+        if status == "completed":
+            raise Failure("dst: the cancelled migration completed")
+        if time.monotonic() > deadline:
+            raise Failure("dst: the cancelled migration is still %s" % status)
+        time.sleep(0.05)
+
+
 def setup_channel(args, src, dst, dst_dir):
     """Make the destination listen; return the source's migrate URI."""
     if args.transport == "fd":
@@ -385,7 +459,7 @@ def setup_channel(args, src, dst, dst_dir):
         finally:
             a.close()
             b.close()
-        dst.qmp.command("migrate-incoming", {"uri": "fd:migration"})
+        dst.qmp.command("migrate-incoming", incoming_args(args, "fd:migration"))
         return "fd:migration"
     if args.transport == "unix":
         path = os.path.join(dst_dir, "migration.sock")
@@ -393,14 +467,14 @@ def setup_channel(args, src, dst, dst_dir):
             os.unlink(path)
         if len(path.encode()) >= 108:
             raise Failure("socket path too long (use a shorter --workdir): %s" % path)
-        dst.qmp.command("migrate-incoming", {"uri": "unix:" + path})
+        dst.qmp.command("migrate-incoming", incoming_args(args, "unix:" + path))
         if args.dst_prefix.strip() and os.path.exists(path):
             try:
                 os.chmod(path, 0o666)
             except PermissionError:
                 pass
         return "unix:" + path
-    dst.qmp.command("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
+    dst.qmp.command("migrate-incoming", incoming_args(args, "tcp:127.0.0.1:0"))
     info = dst.qmp.command("query-migrate")
     port = None
     for addr in info.get("socket-address") or []:
@@ -464,6 +538,7 @@ def migrate(args, result, src, dst, dst_dir, common):
     if DMA_ERROR_RE.search(text):
         raise Failure("src: guest reports a DMA error before migration: %s"
                       % DMA_ERROR_RE.search(text).group(0))
+    run_hook(args, "start", src, dst)
 
     # capabilities: destination first (that is where postcopy is probed)
     kind, val = dst.qmp.execute("migrate-set-capabilities", {"capabilities": [
@@ -490,7 +565,7 @@ def migrate(args, result, src, dst, dst_dir, common):
         for g in guests:
             g.qmp.command("migrate-set-capabilities", {"capabilities": [
                 {"capability": "events", "state": True}]})
-    params = {"max-bandwidth": args.bandwidth, "downtime-limit": 1,
+    params = {"max-bandwidth": args.bandwidth, "downtime-limit": args.downtime_limit,
               "max-postcopy-bandwidth": args.postcopy_bandwidth}
     src.qmp.command("migrate-set-parameters", params)
 
@@ -507,11 +582,14 @@ def migrate(args, result, src, dst, dst_dir, common):
         if status in ("failed", "cancelled"):
             raise Failure("src: migration %s before postcopy: %s"
                           % (status, info.get("error-desc", "")))
+        if status == "completed" and args.expect_precopy:
+            break
         if status == "completed":
             raise Failure("src: migration completed in precopy (raise the dirty rate "
                           "or lower --bandwidth)")
         syncs = (info.get("ram") or {}).get("dirty-sync-count", 0)
-        if status == "active" and syncs >= args.switch_after_syncs:
+        if (status == "active" and syncs >= args.switch_after_syncs
+                and not args.expect_precopy):
             break
         for g in guests:
             g.check_alive()
@@ -522,9 +600,29 @@ def migrate(args, result, src, dst, dst_dir, common):
         time.sleep(0.02)
     result["precopy_s"] = round(time.monotonic() - t_migrate, 3)
     result["precopy_ram"] = ram_stats(info)
+    if args.cancel:
+        run_hook(args, "switch", src, dst)
+        src.qmp.command("migrate_cancel")
+        how = wait_dst_failed(args, dst, time.monotonic() + 60)
+        log("cancelled after %.2f s of precopy; destination: %s" % (result["precopy_s"], how))
+        run_hook(args, "end", src, dst)
+        src.check_alive()
+        status = src.qmp.command("query-migrate").get("status")
+        if status != "cancelled":
+            raise Failure("src: migration is %s after migrate_cancel" % status)
+        base = progress_count(src.read_serial())
+        src.wait_serial("fresh progress markers",
+                        lambda t: progress_count(t) >= base + args.progress, 60)
+        result["outcome"] = "cancelled"
+        return ("cancelled after %.1f s of precopy: destination %s, the guest runs on "
+                "the source" % (result["precopy_s"], how))
     t_switch = time.monotonic()
-    src.qmp.command("migrate-start-postcopy")
-    log("postcopy started after %.2f s of precopy" % result["precopy_s"])
+    if args.expect_precopy:
+        log("migration completed in precopy after %.2f s" % result["precopy_s"])
+    else:
+        run_hook(args, "switch", src, dst)
+        src.qmp.command("migrate-start-postcopy")
+        log("postcopy started after %.2f s of precopy" % result["precopy_s"])
 
     done = {"src": False, "dst": False}
     infos = {}
@@ -548,6 +646,7 @@ def migrate(args, result, src, dst, dst_dir, common):
                               % (args.timeout, infos.get("src", {}).get("status"),
                                  infos.get("dst", {}).get("status")))
             time.sleep(0.05)
+    run_hook(args, "end", src, dst)
     result["postcopy_s"] = result["src_completed_s"]
     sinfo = infos["src"]
     result["total_time_ms"] = sinfo.get("total-time")
@@ -609,6 +708,13 @@ def migrate(args, result, src, dst, dst_dir, common):
                       "first: %s (a kernel-mode fault on a missing page failed: is the "
                       "destination's userfaultfd user-mode-only?)" % (errors, lines[0]))
     result["outcome"] = "ok"
+    if args.expect_precopy:
+        if (result["ram"].get("postcopy-bytes") or 0) > 0:
+            raise Failure("the migration sent pages in postcopy, expected none")
+        result["outcome"] = "precopy"
+        return ("precopy ok: converged in %.1f s, downtime %s ms, %d dst progress lines, "
+                "no DMA errors, memcheck ok"
+                % (result["precopy_s"], result["downtime_ms"], result["dst_progress_lines"]))
     return ("postcopy ok: precopy %.1f s, postcopy %.2f s, downtime %s ms, "
             "%d dst progress lines, no DMA errors, memcheck ok"
             % (result["precopy_s"], result["postcopy_s"], result["downtime_ms"],
@@ -617,9 +723,10 @@ def migrate(args, result, src, dst, dst_dir, common):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.expect_unsupported and args.expect_dma_error:
-        print("postcopy: --expect-unsupported and --expect-dma-error exclude each other",
-              file=sys.stderr)
+    if sum(map(bool, (args.expect_unsupported, args.expect_dma_error, args.expect_precopy,
+                      args.cancel))) > 1:
+        print("postcopy: --expect-unsupported, --expect-dma-error, --expect-precopy and "
+              "--cancel exclude each other", file=sys.stderr)
         return 2
 
     def on_signal(signum, _frame):

@@ -12,6 +12,16 @@
 # environment can change that. So the destination runs in a private mount
 # namespace in which that path leads to this test's private broker; the
 # host's /run is not touched.
+#
+# postcopy.py --hook runs probe.sh at the start, just before the switch and
+# at the end of each migration: it records how many userfaultfds the
+# destination QEMU holds, whether it is dumpable (the owner of
+# /proc/PID/status: root when it is not) and the broker's hand-out count
+# and audit lines. That shows the series' lifecycle: non-dumpable while it
+# asks (else the broker refuses it), the switch-time userfaultfd made at
+# ADVISE and kept (non-dumpable) until the switch, which asks the broker
+# nothing, and afterwards no userfaultfd and dumpable again, also when the
+# migration converges in precopy or is cancelled. About 2.5 minutes.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -90,7 +100,60 @@ qemu_says_refused() {
     grep -qF "uffd-shim broker at $SOCK refused: " "$WORK/nogrant/dst/qemu.log" "$WORK/nogrant.json"
 }
 
-tap_plan 12
+# probe.sh RUN PHASE (postcopy.py --hook): writes $WORK/RUN.PHASE.
+cat > "$WORK/probe.sh" <<EOF
+#!/bin/bash
+pid=\$POSTCOPY_DST_PID
+{
+    if [ -r /proc/\$pid/stat ] && [ "\$(sed 's/^.*) //' /proc/\$pid/stat | cut -d' ' -f1)" != Z ]; then
+        echo "alive=1"
+        echo "uffds=\$(find /proc/\$pid/fd -lname 'anon_inode:\[userfaultfd\]' | wc -l)"
+        echo "owner=\$(stat -c %u /proc/\$pid/status)"
+    else
+        echo "alive=0"
+    fi
+    echo "handed_out=\$("$UFFD_SHIMCTL" --config "$BROKER_CONFIG" status | sed -n 's/^handed out: *//p')"
+    echo "grants=\$(grep -c 'audit: decision=grant ' "$BROKER_LOG")"
+    echo "last=\$(grep -c 'audit: decision=grant .* last=yes' "$BROKER_LOG")"
+} >"$WORK/\$1.\$2"
+EOF
+chmod 0755 "$WORK/probe.sh"
+# probe RUN PHASE KEY: a value probe.sh recorded.
+probe() { sed -n "s/^$3=//p" "$WORK/$1.$2" 2>/dev/null; }
+probe_diag() {
+    local p
+    for p in start switch end; do
+        [ -f "$WORK/$1.$p" ] && diag "$1 $p: $(tr '\n' ' ' <"$WORK/$1.$p")"
+    done
+}
+# kept_at_switch RUN: just before the switch, QEMU holds one userfaultfd
+# (the switch-time one, made at ADVISE) and is not dumpable.
+kept_at_switch() { [ "$(probe "$1" switch uffds)" = 1 ] && [ "$(probe "$1" switch owner)" = 0 ]; }
+# switch_asked_nothing RUN: from just before the switch to the end the
+# broker handed out nothing and logged no grant, and the LAST request had
+# been served before the switch.
+switch_asked_nothing() {
+    [ -n "$(probe "$1" switch handed_out)" ] &&
+        [ "$(probe "$1" switch handed_out)" = "$(probe "$1" end handed_out)" ] &&
+        [ "$(probe "$1" switch grants)" = "$(probe "$1" end grants)" ] &&
+        [ "$(probe "$1" switch last)" -ge 1 ]
+}
+# released_at_end RUN [exit-ok]: at the end QEMU holds no userfaultfd and
+# is as dumpable as at the start (or, with exit-ok, has exited).
+released_at_end() {
+    if [ "$(probe "$1" end alive)" = 0 ]; then
+        [ "${2:-}" = exit-ok ]
+        return
+    fi
+    [ "$(probe "$1" end uffds)" = 0 ] && [ -n "$(probe "$1" start owner)" ] &&
+        [ "$(probe "$1" end owner)" = "$(probe "$1" start owner)" ]
+}
+# never_refused_dumpable: the broker never saw the patched QEMU dumpable or traced.
+never_refused_dumpable() {
+    ! grep -qE "decision=deny reason=(dumpable|traced|peer-gone) .*exe=$QEMU " <(audit)
+}
+
+tap_plan 21
 
 check "the binary carries the marker $MARKER and names a socket ($SOCK)" \
     grep -qaF "$MARKER $SOCK" "$QEMU"
@@ -121,15 +184,50 @@ else
 fi
 grep -q "qmp-native" <(ctl grants) || ctl grant qmp-native $UUID >/dev/null
 check "with a grant, no preload: postcopy completes under the seccomp sandbox, guest memory intact, DMA into missing pages served" \
-    run_migration granted "$NS $LAUNCH"
+    run_migration granted "$NS $LAUNCH" --hook "$WORK/probe.sh granted"
+probe_diag granted
 check "the broker audited the hand-outs to the patched QEMU" \
     grep -q "decision=grant reason=ok pid=[0-9]* uid=$QEMU_UID exe=$QEMU domain=qmp-native uuid=$UUID" <(audit)
+check "QEMU was not dumpable when it asked: never refused as dumpable, traced or gone" \
+    never_refused_dumpable
 n=$(audit | grep -c "decision=grant reason=ok .*domain=qmp-native")
 diag "hand-outs for one postcopy migration: $n"
-check "the incoming-postcopy userfaultfd ended the grant (LAST hint)" \
+check "before the switch QEMU keeps the switch-time userfaultfd made at ADVISE, and is not dumpable" \
+    kept_at_switch granted
+check "the switch asked the broker nothing: no hand-out, no audit line, the LAST one came before" \
+    switch_asked_nothing granted
+check "after the migration QEMU holds no userfaultfd and is dumpable again, as before it" \
+    released_at_end granted
+check "the request of the switch-time userfaultfd (LAST hint) ended the grant" \
     grep -q "grant-end domain=qmp-native uuid=$UUID why=exhausted" <(audit)
 check "no grant remains after the migration" \
     grep -q "no active grants" <(ctl grants)
+
+# The kept userfaultfd is closed, and QEMU dumpable again, when the
+# migration never switches: it converges in precopy, or it is cancelled.
+# QEMU >= 9.1 is told to stay after the failed migration (exit-on-error
+# off); older ones exit, which releases everything too.
+ctl grant qmp-native $UUID >/dev/null
+check "postcopy enabled, precopy converges: the migration completes, guest memory intact" \
+    run_migration precopy "$NS $LAUNCH" --expect-precopy --bandwidth 1000000000 \
+    --downtime-limit 60000 --hook "$WORK/probe.sh precopy"
+probe_diag precopy
+check "converged in precopy: QEMU holds no userfaultfd and is dumpable again" \
+    released_at_end precopy
+keep_dst=()
+exit_ok=exit-ok
+if "$QEMU" --version | head -n 1 | grep -qE 'version ([1-9][0-9]|9\.[1-9])'; then
+    keep_dst=(--dst-exit-on-error no)
+    exit_ok=
+fi
+ctl grant qmp-native $UUID >/dev/null
+check "cancelled after ADVISE: the destination's migration fails, the guest runs on at the source" \
+    run_migration cancel "$NS $LAUNCH" --cancel --bandwidth 30000000 ${keep_dst[@]+"${keep_dst[@]}"} \
+    --hook "$WORK/probe.sh cancel"
+probe_diag cancel
+check "cancelled: QEMU kept the switch-time userfaultfd until then" kept_at_switch cancel
+check "cancelled: then QEMU holds no userfaultfd and is dumpable again${exit_ok:+ (or exited)}" \
+    released_at_end cancel $exit_ok
 
 # Negative control for this binary: force a user-mode-only userfaultfd (the
 # patched QEMU falls back to the syscall, which force-umo rewrites). Postcopy

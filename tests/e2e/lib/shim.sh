@@ -23,6 +23,10 @@
 #   native_dst_xml DOM EMU FILE      src's migratable definition of DOM, emulator EMU
 #   check_native_dst HOST DOM EMU UID  TAP checks: DOM's QEMU on HOST is the patched
 #                             EMU, asked the broker itself, domain left untouched
+#   native_before_switch HOST DOM    during a migration to a patched QEMU, once it
+#                             made its switch-time userfaultfd: what it holds, hand-outs
+#   check_native_switch HOST DOM UID  TAP checks: it kept that userfaultfd non-dumpable,
+#                             the switch asked the broker nothing, all released after
 #   migrate_bg SRC DST DOM ARGS...   `migrate` in the background; migrate_bg_wait
 #                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY
 
@@ -225,6 +229,63 @@ check_native_dst() {
     grep -i "taint" "$log" 2>/dev/null | sed 's/^/# /' | head -3
     check "the broker's audit line names the patched QEMU" \
         grep -q "decision=grant reason=ok pid=$qpid uid=$4 exe=$exe domain=$2 " <(shim_audit "$1")
+}
+
+# native_uffds PID: how many userfaultfds the process holds.
+native_uffds() { find "/proc/$1/fd" -lname 'anon_inode:\[userfaultfd\]' 2>/dev/null | wc -l; }
+# native_owner PID: the owner of /proc/PID/status, root (0) while the
+# process is not dumpable, its euid otherwise.
+native_owner() { stat -c %u "/proc/$1/status" 2>/dev/null; }
+shim_handed_out() { shim_ctl "$1" status | sed -n 's/^handed out: *//p'; }
+shim_grant_lines() { shim_audit "$1" | grep -c "decision=grant "; }
+
+# native_before_switch HOST DOMAIN: during a background migration
+# (migrate_bg ... --postcopy, switched by hand) into a natively patched
+# QEMU on HOST, before the switch: waits (up to 60 s) for that QEMU's
+# request with the LAST hint in the broker's audit (the series makes the
+# switch-time userfaultfd at ADVISE) and for it to hold that userfaultfd,
+# then notes NATIVE_PID, NATIVE_UFFDS, NATIVE_OWNER (native_owner),
+# NATIVE_HANDED and NATIVE_GRANTS (the broker's hand-outs and grant lines
+# so far). Call switch_to_postcopy after it whatever it returns.
+native_before_switch() {
+    local i
+    NATIVE_PID= NATIVE_UFFDS= NATIVE_OWNER= NATIVE_HANDED= NATIVE_GRANTS=
+    for ((i = 0; i < 300; i++)); do
+        grep -q "decision=grant .* domain=$2 .*last=yes" <(shim_audit "$1") && break
+        sleep 0.2
+    done
+    [ "$i" -lt 300 ] || return 1
+    NATIVE_PID=$(host_domain_pid "$1" "$2") || return 1
+    # The audit line comes just before QEMU makes the userfaultfd.
+    for ((i = 0; i < 50; i++)); do
+        [ "$(native_uffds "$NATIVE_PID")" = 1 ] && break
+        sleep 0.1
+    done
+    NATIVE_UFFDS=$(native_uffds "$NATIVE_PID")
+    NATIVE_OWNER=$(native_owner "$NATIVE_PID")
+    NATIVE_HANDED=$(shim_handed_out "$1")
+    NATIVE_GRANTS=$(shim_grant_lines "$1")
+}
+
+# check_native_switch HOST DOMAIN QEMU_UID: TAP checks after a migration
+# into a natively patched QEMU switched by hand after native_before_switch:
+# until the switch it kept its switch-time userfaultfd and was not
+# dumpable, the switch asked the broker nothing, and afterwards it holds no
+# userfaultfd and is dumpable again (libvirt starts QEMU dumpable), and the
+# broker never refused it as dumpable or traced (a version 1 client is told
+# peer-gone for both).
+check_native_switch() {
+    local qpid
+    qpid=$(host_domain_pid "$1" "$2")
+    diag "$2 before the switch: pid=$NATIVE_PID uffds=$NATIVE_UFFDS owner=$NATIVE_OWNER handed-out=$NATIVE_HANDED grant-lines=$NATIVE_GRANTS"
+    check "before the switch the patched QEMU keeps the switch-time userfaultfd (made at ADVISE) and is not dumpable" \
+        test "$NATIVE_UFFDS:$NATIVE_OWNER" = "1:0"
+    check "the switch asked the broker nothing: hand-outs and grant lines unchanged since" \
+        test "$NATIVE_HANDED:$NATIVE_GRANTS" = "$(shim_handed_out "$1"):$(shim_grant_lines "$1")"
+    check "after the migration the patched QEMU holds no userfaultfd and is dumpable again" \
+        test "$(native_uffds "$qpid"):$(native_owner "$qpid")" = "0:$3"
+    check "the broker never refused it as dumpable, traced or gone" \
+        bash -c '! grep -qE "decision=deny reason=(dumpable|traced|peer-gone) pid=$1 " <<<"$2"' _ "$qpid" "$(shim_audit "$1")"
 }
 
 migrate_bg() {
