@@ -162,8 +162,9 @@ check "its QEMU is the root's stock binary, with the preload from the hook" \
         tr "\0" "\n" <"/proc/$1/environ" | grep -qx "LD_PRELOAD=$2"' _ "$g1_pid" "$SHIM_PRELOAD"
 check "the broker handed the device to g1's QEMU (audit)" \
     grep -q "decision=grant reason=ok pid=$g1_pid uid=$QUID exe=/usr/bin/qemu-system-x86_64 domain=g1 " <(shim_audit dst)
-check "its last request carried the LAST hint" \
-    grep -q "decision=grant reason=ok pid=$g1_pid .* domain=g1 .*last=yes" <(shim_audit dst)
+check "the preload kept its switch-time userfaultfd (HOLD hint), the switch asked nothing (no LAST request)" \
+    bash -c 'grep -q "decision=grant reason=ok pid=$1 .* domain=g1 .*hold=yes" <<<"$2" &&
+        ! grep -q "decision=grant .* domain=g1 .*last=yes" <<<"$2"' _ "$g1_pid" "$(shim_audit dst)"
 check "g1 makes progress with no DMA error (kernel-mode faults served)" guest_ok dst g1
 check "g1's memory is intact after postcopy" memory_ok dst g1
 check "no grant remains after the migration" shim_no_grants dst

@@ -607,7 +607,12 @@ def migrate(args, result, src, dst, dst_dir, common):
         log("cancelled after %.2f s of precopy; destination: %s" % (result["precopy_s"], how))
         run_hook(args, "end", src, dst)
         src.check_alive()
+        # the source passes through "cancelling" while its thread winds down
+        cancel_deadline = time.monotonic() + 30
         status = src.qmp.command("query-migrate").get("status")
+        while status == "cancelling" and time.monotonic() < cancel_deadline:
+            time.sleep(0.05)
+            status = src.qmp.command("query-migrate").get("status")
         if status != "cancelled":
             raise Failure("src: migration is %s after migrate_cancel" % status)
         base = progress_count(src.read_serial())
