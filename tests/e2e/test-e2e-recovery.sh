@@ -138,7 +138,11 @@ run() {
         fact grants_paused "$(shim_ctl dst grants 2>&1 | head -n 1)"
         n_audit=$(audit_of "$dom")
         n_hook=$(hook_calls "$dom")
-        [ "$way" = cut ] && shim_stop_broker
+        if [ "$way" = cut ]; then
+            local bpid=$SHIM_BROKER_PID
+            shim_stop_broker
+            fact broker_stopped "$(! kill -0 "$bpid" 2>/dev/null && ! shim_ctl dst status >/dev/null 2>&1 && echo yes || echo no)"
+        fi
     fi
     [ "$way" = cut ] && start_proxy "$PROXY_PORT"
     sleep 1
@@ -214,6 +218,8 @@ for way in operator cut; do
         grep -q "grant-end domain=shim-$way .*why=exhausted" <(shim_audit dst)
     check "$way: nothing about the domain reached the broker from the pause to the end" \
         test "$(fact_of shim "$way" audit_lines_since_pause)" = 0
+    [ "$way" = cut ] && check "$way: the broker was stopped from the pause until the migration completed" \
+        test "$(fact_of shim "$way" broker_stopped)" = yes
     check "$way: libvirt ran no hook on the destination from the pause to the end" \
         test "$(fact_of shim "$way" hook_runs_since_pause)" = 0
     check "$way: one grant for the domain, made at the start" \
