@@ -165,7 +165,7 @@ run() {
     else
         fact resume "failed (rc=$E2E_MIGRATE_RC)"
     fi
-    fact same_qemu "$([ "$(host_domain_pid "$dst" "$dom")" = "$qpid" ] && echo yes || echo no)"
+    fact same_qemu "$([ -n "$qpid" ] && [ "$(host_domain_pid "$dst" "$dom")" = "$qpid" ] && echo yes || echo no)"
     fact guest_ok "$(guest_ok "$dst" "$dom" >/dev/null 2>&1 && echo yes || echo no)"
     fact memory_ok "$(memory_ok "$dst" "$dom" >/dev/null 2>&1 && echo yes || echo no)"
     diag "$arm $way: $(tail -n 1 "$E2E_BASE/memcheck-$dom.log" 2>/dev/null)"
