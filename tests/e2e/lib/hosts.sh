@@ -28,6 +28,7 @@
 #   E2E_HOST_UP_TIMEOUT      seconds to wait for a daemon (default 90)
 #   E2E_MIGRATE_TIMEOUT      seconds for one `virsh migrate` (default 180)
 #   E2E_MIGRATE_UNSAFE       0: do not pass --unsafe (default 1, see migrate)
+#   E2E_MIGRATE_URI          --migrateuri of `migrate` (default tcp://127.0.0.1)
 #   E2E_QEMU_CONF_EXTRA      "key = value" lines for the host's qemu.conf
 #                            (host_up; they override the harness' settings)
 #   E2E_LIBVIRTD_CONF_EXTRA  same for the host's libvirtd.conf
@@ -655,7 +656,8 @@ host_domstate() {
 
 # migrate SRC DST DOMAIN [virsh migrate flags...]
 # Runs: virsh -c URI(SRC) migrate --live --unsafe FLAGS DOMAIN URI(DST)
-#       --migrateuri tcp://127.0.0.1      (E2E_MIGRATE_UNSAFE=0: no --unsafe)
+#       --migrateuri tcp://127.0.0.1      (E2E_MIGRATE_UNSAFE=0: no --unsafe;
+#                                          E2E_MIGRATE_URI: another --migrateuri)
 # while `virsh event` listens on both hosts. Sets E2E_MIGRATE_RC,
 # E2E_MIGRATE_OUTPUT, E2E_MIGRATE_SECONDS, E2E_MIGRATE_POSTCOPY (1 if a
 # "Post-copy" lifecycle event was seen, i.e. the switch really happened),
@@ -690,7 +692,7 @@ migrate() {
     t0=$(_e2e_now)
     E2E_MIGRATE_OUTPUT=$(LC_ALL=C timeout -k 10 "${E2E_MIGRATE_TIMEOUT:-180}" \
         virsh -c "$suri" migrate --live "${unsafe[@]}" "$@" "$dom" "$duri" \
-        --migrateuri tcp://127.0.0.1 2>&1)
+        --migrateuri "${E2E_MIGRATE_URI:-tcp://127.0.0.1}" 2>&1)
     E2E_MIGRATE_RC=$?
     E2E_MIGRATE_END=$(_e2e_now)
     E2E_MIGRATE_START=$t0

@@ -28,7 +28,7 @@
 #   check_native_switch HOST DOM UID  TAP checks: it kept that userfaultfd non-dumpable,
 #                             the switch asked the broker nothing, all released after
 #   migrate_bg SRC DST DOM ARGS...   `migrate` in the background; migrate_bg_wait
-#                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY
+#                             then sets E2E_MIGRATE_RC/E2E_MIGRATE_POSTCOPY/E2E_MIGRATE_OUTPUT
 
 SHIM_PREFIX=${SHIM_PREFIX:-}
 
