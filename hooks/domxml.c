@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Pure libvirt domain XML helpers for the hook: safe parsing, extraction, preload insertion. */
+/* Pure libvirt domain XML helpers for the hook: safe parsing, extraction, preload insertion and removal. */
 /*
  * Theory of operation
  * -------------------
@@ -38,11 +38,22 @@
  * matched by namespace URI, never by prefix, and a duplicate of anything we
  * rely on is an error rather than a guess.
  *
- * Output keeps the input tree and only adds or edits the qemu:env elements
- * (libvirt reads them with the XPath ./qemu:commandline/qemu:env bound to the
- * namespace URI, so a prefix declared on our own element is as good as one on
- * <domain>; with several LD_PRELOAD entries the last one wins, so all of them
- * are updated). It is serialized without an XML declaration, in UTF-8.
+ * Output keeps the input tree and only adds, edits or removes the qemu:env
+ * elements (libvirt reads them with the XPath ./qemu:commandline/qemu:env
+ * bound to the namespace URI, so a prefix declared on our own element is as
+ * good as one on <domain>; with several LD_PRELOAD entries the last one wins,
+ * so all of them are updated). It is serialized without an XML declaration,
+ * in UTF-8.
+ *
+ * Our LD_PRELOAD entry travels: libvirt keeps it in the migrated domain's
+ * live definition and sends it on with the next migration, to hosts where
+ * uffd-shim may keep the library elsewhere (Debian's multiarch directory,
+ * /usr/lib64 on RPM systems) or not be installed at all. So an entry is
+ * uffd-shim's when it is this host's preload path or any path whose file
+ * name is UFFD_SHIM_DOMXML_PRELOAD_NAME. Adding keeps exactly one (this
+ * host's, first); removing takes out every one, then a qemu:env left
+ * without a value and a qemu:commandline left without children (with the
+ * indentation before them), and leaves everything else as it was.
  */
 #include "domxml.h"
 
@@ -584,8 +595,19 @@ preload_path_valid (const char *preload)
     return preload != NULL && preload[0] == '/' && strpbrk (preload, ": \t\n\r") == NULL;
 }
 
+/* Is the LD_PRELOAD entry @entry uffd-shim's (see the theory above)? */
+static gboolean
+is_shim_entry (const char *entry, const char *preload)
+{
+    const char *slash = strrchr (entry, '/');
+
+    return strcmp (entry, preload) == 0 ||
+           strcmp (slash != NULL ? slash + 1 : entry, UFFD_SHIM_DOMXML_PRELOAD_NAME) == 0;
+}
+
 /* @preload first, then the other entries of @old (ld.so separates entries
- * with ':' and ' '), each once; empty entries dropped. */
+ * with ':' and ' '), each once; empty entries and other uffd-shim entries
+ * dropped. */
 static char *
 preload_list_prepend (const char *old, const char *preload)
 {
@@ -594,12 +616,36 @@ preload_list_prepend (const char *old, const char *preload)
     char **p;
 
     for (p = parts; *p != NULL; p++) {
-        if ((*p)[0] == '\0' || strcmp (*p, preload) == 0)
+        if ((*p)[0] == '\0' || is_shim_entry (*p, preload))
             continue;
         g_string_append_c (s, ':');
         g_string_append (s, *p);
     }
     return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+/* The entries of @old that are not uffd-shim's, ':'-separated (empty
+ * entries dropped); NULL when @old has no uffd-shim entry (unchanged). */
+static char *
+preload_list_remove (const char *old, const char *preload)
+{
+    g_autoptr(GString) s = g_string_new (NULL);
+    g_auto(GStrv) parts = g_strsplit_set (old != NULL ? old : "", ": ", -1);
+    gboolean removed = FALSE;
+    char **p;
+
+    for (p = parts; *p != NULL; p++) {
+        if ((*p)[0] == '\0')
+            continue;
+        if (is_shim_entry (*p, preload)) {
+            removed = TRUE;
+            continue;
+        }
+        if (s->len > 0)
+            g_string_append_c (s, ':');
+        g_string_append (s, *p);
+    }
+    return removed ? g_string_free (g_steal_pointer (&s), FALSE) : NULL;
 }
 
 /* Text of a whitespace-only text node, or NULL. */
@@ -677,6 +723,76 @@ update_existing_env (xmlNodePtr root, const char *preload, gboolean *changed,
     return found;
 }
 
+/* Unlinks and frees @node and the indentation (a whitespace-only text node
+ * ending a line) just before it. */
+static void
+remove_with_indent (xmlNodePtr node)
+{
+    xmlNodePtr prev = node->prev;
+    const char *ws = whitespace_text (prev);
+
+    if (ws != NULL && strchr (ws, '\n') != NULL) {
+        xmlUnlinkNode (prev);
+        xmlFreeNode (prev);
+    }
+    xmlUnlinkNode (node);
+    xmlFreeNode (node);
+}
+
+/* Has @node only whitespace text for children? */
+static gboolean
+only_whitespace_children (xmlNodePtr node)
+{
+    xmlNodePtr child;
+
+    for (child = node->children; child != NULL; child = child->next)
+        if (whitespace_text (child) == NULL)
+            return FALSE;
+    return TRUE;
+}
+
+/* Takes every uffd-shim entry out of the LD_PRELOAD qemu:env elements; see
+ * the theory above. */
+static void
+remove_shim_env (xmlNodePtr root, const char *preload, gboolean *changed)
+{
+    xmlNodePtr cmd, next_cmd;
+
+    for (cmd = root->children; cmd != NULL; cmd = next_cmd) {
+        gboolean emptied = FALSE;
+        xmlNodePtr env, next_env;
+
+        next_cmd = cmd->next;
+        if (!node_is (cmd, UFFD_SHIM_DOMXML_QEMU_NS, "commandline"))
+            continue;
+        for (env = cmd->children; env != NULL; env = next_env) {
+            g_autoptr(DomxmlXmlChar) name = NULL;
+            g_autoptr(DomxmlXmlChar) value = NULL;
+            g_autofree char *rest = NULL;
+
+            next_env = env->next;
+            if (!node_is (env, UFFD_SHIM_DOMXML_QEMU_NS, "env"))
+                continue;
+            name = (DomxmlXmlChar *) xmlGetNoNsProp (env, BAD_CAST "name");
+            if (g_strcmp0 (name, "LD_PRELOAD") != 0)
+                continue;
+            value = (DomxmlXmlChar *) xmlGetNoNsProp (env, BAD_CAST "value");
+            rest = preload_list_remove (value, preload);
+            if (rest == NULL)
+                continue;
+            *changed = TRUE;
+            if (rest[0] != '\0') {
+                xmlSetProp (env, BAD_CAST "value", BAD_CAST rest);
+            } else {
+                remove_with_indent (env);
+                emptied = TRUE;
+            }
+        }
+        if (emptied && only_whitespace_children (cmd))
+            remove_with_indent (cmd);
+    }
+}
+
 static xmlNodePtr
 new_env_node (xmlDocPtr doc, xmlNsPtr ns, const char *preload)
 {
@@ -750,10 +866,10 @@ domxml_serialize (xmlDocPtr doc, char **out, gsize *out_len, GError **error)
     return TRUE;
 }
 
-gboolean
-uffd_shim_domxml_add_preload (const char *data, gsize len, const char *preload,
-                              char **out, gsize *out_len, gboolean *changed,
-                              GError **error)
+/* Adds (@add) or removes our LD_PRELOAD entry; the two public calls. */
+static gboolean
+domxml_edit_preload (const char *data, gsize len, const char *preload, gboolean add,
+                     char **out, gsize *out_len, gboolean *changed, GError **error)
 {
     g_autoptr(xmlDoc) doc = NULL;
     xmlNodePtr root;
@@ -774,7 +890,9 @@ uffd_shim_domxml_add_preload (const char *data, gsize len, const char *preload,
         return FALSE;
     root = xmlDocGetRootElement (doc);
 
-    if (update_existing_env (root, preload, &did_change, &cmdline) == 0) {
+    if (!add) {
+        remove_shim_env (root, preload, &did_change);
+    } else if (update_existing_env (root, preload, &did_change, &cmdline) == 0) {
         add_env (doc, root, cmdline, preload);
         did_change = TRUE;
     }
@@ -785,4 +903,20 @@ uffd_shim_domxml_add_preload (const char *data, gsize len, const char *preload,
     if (changed != NULL)
         *changed = did_change;
     return TRUE;
+}
+
+gboolean
+uffd_shim_domxml_add_preload (const char *data, gsize len, const char *preload,
+                              char **out, gsize *out_len, gboolean *changed,
+                              GError **error)
+{
+    return domxml_edit_preload (data, len, preload, TRUE, out, out_len, changed, error);
+}
+
+gboolean
+uffd_shim_domxml_remove_preload (const char *data, gsize len, const char *preload,
+                                 char **out, gsize *out_len, gboolean *changed,
+                                 GError **error)
+{
+    return domxml_edit_preload (data, len, preload, FALSE, out, out_len, changed, error);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Pure libvirt domain XML helpers for the hook: safe parsing, extraction, preload insertion. */
+/* Pure libvirt domain XML helpers for the hook: safe parsing, extraction, preload insertion and removal. */
 #ifndef UFFD_SHIM_DOMXML_H
 #define UFFD_SHIM_DOMXML_H
 
@@ -15,6 +15,9 @@
 
 #define UFFD_SHIM_DOMXML_NS       "http://uffd-shim.org/schemas/domain/1.0"
 #define UFFD_SHIM_DOMXML_QEMU_NS  "http://libvirt.org/schemas/domain/qemu/1.0"
+/* File name of the preload library: an LD_PRELOAD entry of this name, in
+ * any directory, is uffd-shim's (another host's install keeps it elsewhere). */
+#define UFFD_SHIM_DOMXML_PRELOAD_NAME "libuffd-shim-preload.so"
 
 #define UFFD_SHIM_DOMXML_ERROR (uffd_shim_domxml_error_quark ())
 GQuark uffd_shim_domxml_error_quark (void);
@@ -54,16 +57,31 @@ gboolean uffd_shim_domxml_parse_info (const char *data, gsize len,
 /* Returns in *out (NUL-terminated, g_free) the domain XML @data with
  * LD_PRELOAD=@preload set for QEMU through <qemu:commandline><qemu:env>.
  * Every existing LD_PRELOAD qemu:env gets @preload first (':'-separated,
- * without a second copy of it); with none, one qemu:env is appended to the
- * first <qemu:commandline>, or a new <qemu:commandline> to <domain>.
- * Everything else of the input is kept. *changed is FALSE when the input
- * already had @preload first everywhere (then *out is still a copy).
- * @preload must be an absolute path without ':' or whitespace. */
+ * without a second copy of it, and without other uffd-shim entries: @preload
+ * itself or any path whose file name is UFFD_SHIM_DOMXML_PRELOAD_NAME); with
+ * none, one qemu:env is appended to the first <qemu:commandline>, or a new
+ * <qemu:commandline> to <domain>. Everything else of the input is kept.
+ * *changed is FALSE when the input already had @preload first everywhere and
+ * no other uffd-shim entry (then *out is still a copy). @preload must be an
+ * absolute path without ':' or whitespace. */
 gboolean uffd_shim_domxml_add_preload (const char *data, gsize len,
                                        const char *preload,
                                        char **out, gsize *out_len,
                                        gboolean *changed,
                                        GError **error);
+
+/* The reverse, for a host where the preload does not apply to the domain:
+ * returns in *out the domain XML @data with every uffd-shim entry (as above)
+ * taken out of every LD_PRELOAD qemu:env; a qemu:env left without entries
+ * goes, and so does a <qemu:commandline> it leaves without children. Other
+ * entries and everything else of the input are kept. *changed is FALSE when
+ * there was no uffd-shim entry (then *out is still a copy). @preload as
+ * above. */
+gboolean uffd_shim_domxml_remove_preload (const char *data, gsize len,
+                                          const char *preload,
+                                          char **out, gsize *out_len,
+                                          gboolean *changed,
+                                          GError **error);
 
 /* Parses a UUID the way libvirt does: 32 hex digits, '-' allowed between
  * byte pairs, surrounding whitespace ignored. */

@@ -66,6 +66,7 @@
        (ctxt, buffer, size, URL, encoding, options))                                        \
     F (xmlNodePtr, xmlDocGetRootElement, (const xmlDoc *doc), (doc))                        \
     V (void, xmlFreeDoc, (xmlDocPtr cur), (cur))                                            \
+    V (void, xmlFreeNode, (xmlNodePtr cur), (cur))                                          \
     V (void, xmlFreeParserCtxt, (xmlParserCtxtPtr ctxt), (ctxt))                            \
     F (xmlChar *, xmlGetNoNsProp, (const xmlNode *node, const xmlChar *name), (node, name)) \
     F (xmlNodePtr, xmlNewDocNode,                                                           \
@@ -91,7 +92,8 @@
     F (xmlAttrPtr, xmlSetProp, (xmlNodePtr node, const xmlChar *name, const xmlChar *value), \
        (node, name, value))                                                                 \
     V (void, xmlStopParser, (xmlParserCtxtPtr ctxt), (ctxt))                                \
-    F (int, xmlStrEqual, (const xmlChar *str1, const xmlChar *str2), (str1, str2))
+    F (int, xmlStrEqual, (const xmlChar *str1, const xmlChar *str2), (str1, str2))          \
+    V (void, xmlUnlinkNode, (xmlNodePtr cur), (cur))
 
 /* The real entry points; __typeof__ keeps them the header's exact types. */
 #define LAZY_POINTER(ret, name, params, args) static __typeof__ (name) *real_##name;

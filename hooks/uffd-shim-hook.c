@@ -55,6 +55,14 @@
  *    broker natively (the marker in its binary; the answer is cached per
  *    file, native-cache.c), print the XML with LD_PRELOAD of the preload
  *    library added through qemu:env.
+ *  - migrate begin of a domain the preload does not apply to here (excluded
+ *    by the lists or opt-in, a native emulator, the library missing): take
+ *    out a uffd-shim LD_PRELOAD its definition brings. libvirt keeps the
+ *    qemu:env our hook added on a previous destination in the domain's live
+ *    definition and sends it on with every later migration; on a host
+ *    without uffd-shim nothing can take it out, and ld.so there prints
+ *    "cannot be preloaded ... ignored" into the domain's log and QEMU runs
+ *    on (docs/runbook.md, "The preload in migrated domains").
  *  - stopped end, release end: revoke the grant (no grant is fine; a grant
  *    still serving a live QEMU's migration is refused by the broker, and
  *    at stopped/release that QEMU is gone). On a source host after a
@@ -230,28 +238,72 @@ native_cache_dir (void)
     return env[0] != '\0' ? env : NULL;
 }
 
+static const char *
+preload_path (const HookConfig *cfg)
+{
+    return cfg->preload != NULL && cfg->preload[0] != '\0' ? cfg->preload
+                                                           : UFFD_SHIM_PRELOAD_PATH;
+}
+
 /*
- * The XML to print for @xml: NULL when it stays unchanged (native emulator
- * or LD_PRELOAD already right). Returns FALSE on error (message printed).
+ * Where the preload does not apply to the domain on this host (excluded,
+ * native emulator, library missing), the XML to print for @xml: without the
+ * uffd-shim LD_PRELOAD that it may bring from the source host (libvirt keeps
+ * the one our hook added there in the live definition and sends it on), so
+ * that the QEMU here neither loads a library it has no use for nor, where
+ * that path does not exist, starts with ld.so's error in its log. NULL when
+ * there is none: the XML stays unchanged. Never fails the migration.
+ */
+static char *
+unpreload_xml (const HookConfig *cfg, const char *name, const GByteArray *xml, gsize *out_len)
+{
+    g_autoptr(GError) error = NULL;
+    const char *preload = preload_path (cfg);
+    g_autofree char *edited = NULL;
+    gboolean changed = FALSE;
+
+    /* Most definitions carry no preload: do not even parse them. libvirt
+     * escapes only <>&'" in attribute values, so a path without those
+     * appears verbatim. */
+    if (memmem (xml->data, xml->len, UFFD_SHIM_DOMXML_PRELOAD_NAME,
+                strlen (UFFD_SHIM_DOMXML_PRELOAD_NAME)) == NULL &&
+        memmem (xml->data, xml->len, preload, strlen (preload)) == NULL)
+        return NULL;
+    if (!uffd_shim_domxml_remove_preload ((const char *) xml->data, xml->len, preload,
+                                          &edited, out_len, &changed, &error)) {
+        hook_msg ("incoming migration of domain '%s': cannot take out the uffd-shim preload "
+                  "its definition may carry: %s", name, error->message);
+        return NULL;
+    }
+    return changed ? g_steal_pointer (&edited) : NULL;
+}
+
+/*
+ * The XML to print for @xml: NULL when it stays unchanged (LD_PRELOAD
+ * already right, or a native emulator whose definition carries no preload).
+ * Returns FALSE when the migration goes on without the shim (message
+ * printed); *out may still hold the XML without a preload.
  */
 static gboolean
 preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainInfo *info,
              char **out, gsize *out_len)
 {
     g_autoptr(GError) error = NULL;
-    const char *preload = cfg->preload != NULL && cfg->preload[0] != '\0'
-                          ? cfg->preload : UFFD_SHIM_PRELOAD_PATH;
+    const char *preload = preload_path (cfg);
     g_autofree char *edited = NULL;
     gboolean changed = FALSE;
 
     *out = NULL;
     if (uffd_shim_hook_emulator_is_native_cached (info->emulator,
                                                   (const char *const *) cfg->native_emulators,
-                                                  native_cache_dir (), NULL))
+                                                  native_cache_dir (), NULL)) {
+        *out = unpreload_xml (cfg, info->name, xml, out_len);
         return TRUE;
+    }
     if (!g_file_test (preload, G_FILE_TEST_IS_REGULAR)) {
         hook_warn_unshimmed (info->name, "the preload library %s is missing; install uffd-shim "
                              "on this host or fix [hook] preload", preload);
+        *out = unpreload_xml (cfg, info->name, xml, out_len);
         return FALSE;
     }
     if (!uffd_shim_domxml_add_preload ((const char *) xml->data, xml->len, preload,
@@ -262,6 +314,32 @@ preload_xml (const HookConfig *cfg, const GByteArray *xml, const UffdShimDomainI
     if (changed)
         *out = g_steal_pointer (&edited);
     return TRUE;
+}
+
+/* Prints @out (if any) for libvirt; on failure revokes the grant (if
+ * @granted) and returns 1, which refuses the migration: libvirt would
+ * otherwise read a truncated definition. */
+static int
+emit_xml (const HookConfig *cfg, const char *name, const char *out, gsize out_len,
+          gboolean granted)
+{
+    if (out == NULL || uffd_shim_write_all (STDOUT_FILENO, out, out_len) >= 0)
+        return 0;
+    hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML to "
+              "libvirt: %s", name, g_strerror (errno));
+    if (granted)
+        uffd_shim_admin_revoke (cfg->admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
+    return 1;
+}
+
+/* A domain the shim does not serve here: only the preload it may bring goes. */
+static int
+hook_pass (const HookConfig *cfg, const char *name, const GByteArray *xml)
+{
+    gsize out_len = 0;
+    g_autofree char *out = unpreload_xml (cfg, name, xml, &out_len);
+
+    return emit_xml (cfg, name, out, out_len, FALSE);
 }
 
 /* Reads the domain XML from stdin (at most the parser's cap). */
@@ -321,22 +399,25 @@ hook_migrate_begin (const char *name)
     gboolean granted;
     pid_t running;
 
-    /* Every early return leaves the XML unchanged (no output) and exits 0. */
+    /* Every early return exits 0 and leaves the XML unchanged (no output),
+     * but for a uffd-shim preload it brought where the preload does not
+     * apply (hook_pass). */
     if (!read_domain_xml (name, xml))
         return 0;
     if (!load_config (&cfg)) {
         hook_warn_unshimmed (name, "its configuration cannot be used (see above)");
         return 0;
     }
-    /* Excluded domains pass without us even parsing their XML. */
+    /* Excluded domains pass without us parsing their XML, unless it names
+     * the preload. */
     if (!uffd_shim_config_domain_allowed (&cfg, name))
-        return 0;
+        return hook_pass (&cfg, name, xml);
     if (!parse_domain (name, xml, &info))
         return 0;
     if (uffd_shim_hook_decide (TRUE, cfg.hook_opt_in, cfg.hook_metadata_opt_in,
                                (const char *const *) cfg.hook_domains, name,
                                info->postcopy) != UFFD_SHIM_HOOK_GRANT)
-        return 0;
+        return hook_pass (&cfg, name, xml);
     /* A migration naming a domain that runs here must not reset the grant
      * of that domain's QEMU. libvirt refuses such a migration itself. */
     if (uffd_shim_hook_domain_running (cfg.libvirt_run_dir, name, &running)) {
@@ -347,19 +428,12 @@ hook_migrate_begin (const char *name)
     }
 
     if (!preload_xml (&cfg, xml, info, &out, &out_len))
-        return 0;
+        return emit_xml (&cfg, name, out, out_len, FALSE);
     /* Without a grant the preload still goes in: at QEMU's capability probe
      * it asks the broker and writes the broker's answer (or that there is
      * none) into the domain's log. */
     granted = open_grant (&cfg, info);
-    if (out != NULL && uffd_shim_write_all (STDOUT_FILENO, out, out_len) < 0) {
-        hook_msg ("incoming migration of domain '%s' refused: cannot write the domain XML to "
-                  "libvirt: %s", name, g_strerror (errno));
-        if (granted)
-            uffd_shim_admin_revoke (cfg.admin_socket, name, HOOK_ADMIN_TIMEOUT_MS);
-        return 1;
-    }
-    return 0;
+    return emit_xml (&cfg, name, out, out_len, granted);
 }
 
 /* stopped end / release end: libvirt only logs our exit status, so 0 always. */

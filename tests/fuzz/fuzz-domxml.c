@@ -24,8 +24,10 @@ check_same_info (const UffdShimDomainInfo *a, const UffdShimDomainInfo *b)
 
 /*
  * Oracles: nothing crashes or leaks; the preload edit is idempotent; it
- * keeps what the extraction sees. The only allowed new failure on our own
- * output is FORBIDDEN (our namespace declaration can be the one too many).
+ * keeps what the extraction sees; removing takes out what adding put in
+ * (there is always something to take out of an added output), and is
+ * idempotent too. The only allowed new failure on our own output is
+ * FORBIDDEN (our namespace declaration can be the one too many).
  */
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -35,11 +37,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_autoptr(GError) error = NULL;
     g_autofree char *out = NULL;
     g_autofree char *out2 = NULL;
-    gsize out_len = 0, out2_len = 0;
+    g_autofree char *bare = NULL;
+    g_autofree char *bare2 = NULL;
+    gsize out_len = 0, out2_len = 0, bare_len = 0, bare2_len = 0;
     gboolean changed = FALSE;
     gboolean parsed;
 
     parsed = uffd_shim_domxml_parse_info ((const char *) data, size, &info, NULL);
+    /* The input itself may bring a preload of ours (or be hostile). */
+    if (uffd_shim_domxml_remove_preload ((const char *) data, size, FUZZ_PRELOAD,
+                                         &bare, &bare_len, &changed, NULL))
+        g_assert_cmpuint (strlen (bare), ==, bare_len);
+    g_clear_pointer (&bare, g_free);
     if (!uffd_shim_domxml_add_preload ((const char *) data, size, FUZZ_PRELOAD,
                                        &out, &out_len, &changed, NULL))
         return 0;
@@ -60,6 +69,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     } else {
         g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN);
     }
+    g_clear_error (&error);
+
+    if (!uffd_shim_domxml_remove_preload (out, out_len, FUZZ_PRELOAD, &bare, &bare_len,
+                                          &changed, &error)) {
+        g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN);
+        return 0;
+    }
+    g_assert_true (changed);
+    g_assert_true (uffd_shim_domxml_remove_preload (bare, bare_len, FUZZ_PRELOAD, &bare2,
+                                                    &bare2_len, &changed, NULL));
+    g_assert_false (changed);
+    g_assert_cmpstr (bare, ==, bare2);
     return 0;
 }
 

@@ -339,6 +339,39 @@ check "denied domain passes through, no grant" eval 'rc_is 0 && out_empty && no_
 echo "<!DOCTYPE x [<!ENTITY a 'b'>]><x/>" | hook "$T/deny.conf" secret-1 migrate begin
 check "denied domain: XML not parsed" eval 'rc_is 0 && out_empty'
 
+# A definition that brings the preload from the previous destination (libvirt
+# keeps it in the live definition and sends it on): where the preload does
+# not apply here, it is taken out; where it does, only this host's path stays.
+RPM_PRELOAD=/usr/lib64/uffd-shim/libuffd-shim-preload.so
+brought() { # brought NAME [VALUE]: vm XML bringing LD_PRELOAD=VALUE (default: ours and the RPM path)
+    domain_xml "$1" "$UUID1" "" "<qemu:commandline xmlns:qemu='$QEMU_NS'>
+    <qemu:env name='LD_PRELOAD' value='${2:-$PRELOAD:$RPM_PRELOAD}'/>
+  </qemu:commandline>"
+}
+no_preload_out() { rc_is 0 && out_has "<name>" && ! grep -q "LD_PRELOAD\|qemu:commandline" "$T/out"; }
+brought secret-1 | hook "$T/deny.conf" secret-1 migrate begin
+check "denied domain bringing the preload: it is taken out (qemu:commandline with it), no grant" \
+    eval 'no_preload_out && err_empty && no_grant secret-1'
+brought secret-1 "/opt/keep.so:$RPM_PRELOAD" | hook "$T/deny.conf" secret-1 migrate begin
+check "denied domain: other LD_PRELOAD entries stay" \
+    eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"/opt/keep.so\"/>" && ! out_has uffd-shim'
+brought web1 | hook "$T/opt-in.conf" web1 migrate begin
+check "opt-in, domain not listed, bringing the preload: taken out, no grant" \
+    eval 'no_preload_out && no_grant web1'
+brought vm1 | hook "$T/native.conf" vm1 migrate begin
+check "native emulator bringing the preload: grant, preload taken out" \
+    eval 'no_preload_out && has_grant vm1 "$UUID1"'
+domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
+brought vm1 "$T/missing.so" | hook "$T/no-preload.conf" vm1 migrate begin
+check "preload library missing here, the definition names it: taken out, warning, no grant" \
+    eval 'no_preload_out && err_has "$T/missing.so" && no_grant vm1'
+brought vm1 "$RPM_PRELOAD:/opt/keep.so" | hook "$T/default.conf" vm1 migrate begin
+check "eligible, bringing the preload from another path: exactly this host's, the rest kept" \
+    eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD:/opt/keep.so\"/>" && has_grant vm1 "$UUID1"'
+brought vm1 "$PRELOAD" | hook "$T/default.conf" vm1 migrate begin
+check "eligible, bringing exactly this host's preload: XML unchanged" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
+domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+
 # What the hook cannot use never stops a migration (it may need no
 # userfaultfd): it goes on untouched, without a grant, with a warning.
 domain_xml vm3 "$UUID1" | hook "$T/default.conf" vm2 migrate begin

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests of hooks/domxml.c: extraction, opt-in, preload insertion and hostile inputs. */
+/* Unit tests of hooks/domxml.c: extraction, opt-in, preload insertion and removal, hostile inputs. */
 #include <string.h>
 
 #include <glib.h>
@@ -10,6 +10,8 @@
 #include "domxml.h"
 
 #define PRELOAD "/usr/lib/x86_64-linux-gnu/uffd-shim/libuffd-shim-preload.so"
+/* The preload where another host's package keeps it (RPM). */
+#define PRELOAD_RPM "/usr/lib64/uffd-shim/libuffd-shim-preload.so"
 #define QEMU_NS UFFD_SHIM_DOMXML_QEMU_NS
 /* A hang guard, not a speed target: every hostile input is refused in
  * milliseconds (tens of them under valgrind on a busy machine), while an
@@ -72,6 +74,10 @@ assert_preload_fails (const char *xml, gsize len, int code)
     g_assert_false (uffd_shim_domxml_add_preload (xml, len, PRELOAD, &out, NULL, NULL, &error));
     g_assert_null (out);
     g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, code);
+    g_clear_error (&error);
+    g_assert_false (uffd_shim_domxml_remove_preload (xml, len, PRELOAD, &out, NULL, NULL, &error));
+    g_assert_null (out);
+    g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, code);
     g_assert_cmpfloat (g_timer_elapsed (timer, NULL), <, HOSTILE_MAX_SECONDS);
 }
 
@@ -85,6 +91,23 @@ add_preload_ok (const char *xml, gboolean expect_changed)
 
     g_assert_true (uffd_shim_domxml_add_preload (xml, strlen (xml), PRELOAD, &out, &out_len,
                                                  &changed, &error));
+    g_assert_no_error (error);
+    g_assert_nonnull (out);
+    g_assert_cmpuint (out_len, ==, strlen (out));
+    g_assert_cmpint (changed, ==, expect_changed);
+    return out;
+}
+
+static char *
+remove_preload_ok (const char *xml, gboolean expect_changed)
+{
+    g_autoptr(GError) error = NULL;
+    char *out = NULL;
+    gsize out_len = 0;
+    gboolean changed = !expect_changed;
+
+    g_assert_true (uffd_shim_domxml_remove_preload (xml, strlen (xml), PRELOAD, &out, &out_len,
+                                                    &changed, &error));
     g_assert_no_error (error);
     g_assert_nonnull (out);
     g_assert_cmpuint (out_len, ==, strlen (out));
@@ -386,6 +409,14 @@ test_preload_existing_ld_preload (void)
         { "::", PRELOAD, TRUE },
         { PRELOAD, PRELOAD, FALSE },
         { PRELOAD ":/a.so", PRELOAD ":/a.so", FALSE },
+        /* Brought from a host that keeps the library elsewhere: replaced. */
+        { PRELOAD_RPM, PRELOAD, TRUE },
+        { "/a.so:" PRELOAD_RPM, PRELOAD ":/a.so", TRUE },
+        { PRELOAD ":" PRELOAD_RPM, PRELOAD, TRUE },
+        { "libuffd-shim-preload.so /a.so", PRELOAD ":/a.so", TRUE },
+        /* Only the exact file name counts. */
+        { "/opt/libuffd-shim-preload.so.1", PRELOAD ":/opt/libuffd-shim-preload.so.1", TRUE },
+        { "/opt/xlibuffd-shim-preload.so", PRELOAD ":/opt/xlibuffd-shim-preload.so", TRUE },
     };
     gsize i;
 
@@ -520,6 +551,154 @@ test_preload_bad_path (void)
                                                       &out, NULL, NULL, &error));
         g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID);
     }
+}
+
+/* ---- preload removal -------------------------------------------------- */
+
+static void
+test_unpreload_exact_output (void)
+{
+    /* What add put in, and the indentation with it, goes again. */
+    static const char in[] =
+        "<domain type='qemu'>\n"
+        "  <name>g</name>\n"
+        "  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n"
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+        "    <qemu:env name='LD_PRELOAD' value='" PRELOAD_RPM "'/>\n"
+        "  </qemu:commandline>\n"
+        "</domain>\n";
+    static const char expected[] =
+        "<domain type=\"qemu\">\n"
+        "  <name>g</name>\n"
+        "  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n"
+        "</domain>\n";
+    g_autofree char *out = remove_preload_ok (in, TRUE);
+    g_autofree char *added = add_preload_ok (expected, TRUE);
+    g_autofree char *again = remove_preload_ok (added, TRUE);
+
+    g_assert_cmpstr (out, ==, expected);
+    g_assert_cmpstr (again, ==, expected);
+}
+
+static void
+test_unpreload_nothing (void)
+{
+    /* No preload of ours: unchanged, the rest intact. */
+    g_autofree char *other = base_with (
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+        "    <qemu:env name='LD_PRELOAD' value='/a.so /b.so'/>\n"
+        "    <qemu:env name='FOO' value='" PRELOAD "'/>\n"
+        "  </qemu:commandline>\n");
+    g_autofree char *valueless = base_with (
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'><qemu:env name='LD_PRELOAD'/></qemu:commandline>\n");
+    g_autofree char *out = remove_preload_ok (base_xml, FALSE);
+    g_autofree char *out2 = remove_preload_ok (other, FALSE);
+    g_autofree char *out3 = remove_preload_ok (valueless, FALSE);
+
+    assert_xpath (out, "count(//q:commandline)", "0");
+    assert_xpath (out, "string(/domain/metadata/a1:foo)", "fizz");
+    assert_xpath (out, "count(/domain/metadata/a1:foo/comment())", "1");
+    assert_xpath (out, "string(/domain/description)", "caf\xc3\xa9 & <tea>");
+    assert_xpath (out2, "string(//q:env[@name='LD_PRELOAD']/@value)", "/a.so /b.so");
+    assert_xpath (out2, "string(//q:env[@name='FOO']/@value)", PRELOAD);
+    assert_xpath (out3, "count(//q:env)", "1");
+}
+
+static void
+test_unpreload_entries (void)
+{
+    static const struct {
+        const char *before;
+        const char *after; /* NULL: the qemu:env and its qemu:commandline go */
+    } cases[] = {
+        { PRELOAD, NULL },
+        { PRELOAD_RPM, NULL },
+        { PRELOAD ":" PRELOAD_RPM, NULL },
+        { "libuffd-shim-preload.so", NULL },
+        { PRELOAD ":/a.so", "/a.so" },
+        { "/a.so " PRELOAD_RPM " /b.so", "/a.so:/b.so" },
+        { "::" PRELOAD "::/a.so", "/a.so" },
+        { "/opt/libuffd-shim-preload.so.1:" PRELOAD, "/opt/libuffd-shim-preload.so.1" },
+    };
+    gsize i;
+
+    for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+        g_autofree char *snippet = g_strdup_printf (
+            "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+            "    <qemu:env name='LD_PRELOAD' value='%s'/>\n"
+            "  </qemu:commandline>\n", cases[i].before);
+        g_autofree char *xml = base_with (snippet);
+        g_autofree char *out = remove_preload_ok (xml, TRUE);
+        g_autofree char *twice = remove_preload_ok (out, FALSE);
+
+        if (cases[i].after == NULL) {
+            assert_xpath (out, "count(//q:commandline)", "0");
+            g_assert_null (strstr (out, "commandline"));
+        } else {
+            assert_xpath (out, "count(//q:env)", "1");
+            assert_xpath (out, "string(//q:env/@value)", cases[i].after);
+        }
+        g_assert_cmpstr (out, ==, twice);
+    }
+}
+
+static void
+test_unpreload_keeps_the_rest (void)
+{
+    /* Other args and env stay, and so does their qemu:commandline; a
+     * second qemu:commandline holding only ours goes; one with a comment
+     * left stays. */
+    g_autofree char *xml = base_with (
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+        "    <qemu:arg value='-S'/>\n"
+        "    <qemu:env name='LD_PRELOAD' value='" PRELOAD "'/>\n"
+        "    <qemu:env name='FOO' value='bar'/>\n"
+        "  </qemu:commandline>\n"
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+        "    <qemu:env name='LD_PRELOAD' value='" PRELOAD_RPM "'/>\n"
+        "  </qemu:commandline>\n"
+        "  <qemu:commandline xmlns:qemu='" QEMU_NS "'>\n"
+        "    <!-- an operator's note -->\n"
+        "    <qemu:env name='LD_PRELOAD' value='" PRELOAD "'/>\n"
+        "  </qemu:commandline>\n"
+        "  <qemu:capabilities xmlns:qemu='" QEMU_NS "'><qemu:del capability='foo'/></qemu:capabilities>\n");
+    g_autofree char *out = remove_preload_ok (xml, TRUE);
+    g_autoptr(UffdShimDomainInfo) info = parse_ok (out);
+
+    assert_xpath (out, "count(//q:commandline)", "2");
+    assert_xpath (out, "count(//q:env[@name='LD_PRELOAD'])", "0");
+    assert_xpath (out, "string(/domain/q:commandline[1]/q:arg/@value)", "-S");
+    assert_xpath (out, "string(/domain/q:commandline[1]/q:env[@name='FOO']/@value)", "bar");
+    assert_xpath (out, "count(/domain/q:commandline[2]/comment())", "1");
+    assert_xpath (out, "string(/domain/q:capabilities/q:del/@capability)", "foo");
+    g_assert_cmpstr (info->name, ==, "guest1");
+    g_assert_null (strstr (out, "libuffd-shim-preload"));
+}
+
+static void
+test_unpreload_prefix_clash (void)
+{
+    /* "qemu" bound to another URI: not libvirt's qemu:env, not touched. */
+    static const char xml[] =
+        "<domain type='qemu' xmlns:qemu='urn:not-qemu'>\n"
+        "  <name>g</name>\n"
+        "  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n"
+        "  <qemu:commandline><qemu:env name='LD_PRELOAD' value='" PRELOAD "'/></qemu:commandline>\n"
+        "</domain>\n";
+    g_autofree char *out = remove_preload_ok (xml, FALSE);
+
+    assert_xpath (out, "string(//*[namespace-uri()='urn:not-qemu']/*/@value)", PRELOAD);
+}
+
+static void
+test_unpreload_bad_path (void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+
+    g_assert_false (uffd_shim_domxml_remove_preload (base_xml, strlen (base_xml), "rel.so",
+                                                     &out, NULL, NULL, &error));
+    g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID);
 }
 
 /* ---- hostile inputs --------------------------------------------------- */
@@ -787,6 +966,12 @@ main (int argc, char **argv)
     g_test_add_func ("/domxml/preload/idempotent", test_preload_idempotent);
     g_test_add_func ("/domxml/preload/keeps-other-hooks", test_preload_keeps_other_hooks);
     g_test_add_func ("/domxml/preload/bad-path", test_preload_bad_path);
+    g_test_add_func ("/domxml/unpreload/exact-output", test_unpreload_exact_output);
+    g_test_add_func ("/domxml/unpreload/nothing", test_unpreload_nothing);
+    g_test_add_func ("/domxml/unpreload/entries", test_unpreload_entries);
+    g_test_add_func ("/domxml/unpreload/keeps-the-rest", test_unpreload_keeps_the_rest);
+    g_test_add_func ("/domxml/unpreload/prefix-clash", test_unpreload_prefix_clash);
+    g_test_add_func ("/domxml/unpreload/bad-path", test_unpreload_bad_path);
     g_test_add_func ("/domxml/hostile/malformed", test_hostile_malformed);
     g_test_add_func ("/domxml/hostile/huge", test_hostile_huge);
     g_test_add_func ("/domxml/hostile/big-text-within-cap", test_hostile_big_text_within_cap);

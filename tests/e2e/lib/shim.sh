@@ -167,7 +167,12 @@ guest_start() {
     return 1
 }
 
-guest_progress() { grep -c "^P " "$(host_serial_log "$1" "$2")" 2>/dev/null || echo 0; }
+guest_progress() {
+    local n
+    # grep -c prints 0 itself (and fails) when no line matches yet.
+    n=$(grep -c "^P " "$(host_serial_log "$1" "$2")" 2>/dev/null)
+    printf '%s\n' "${n:-0}"
+}
 
 guest_running() {
     [ "$(host_domstate "$1" "$2")" = running ] || return 1
