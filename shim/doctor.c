@@ -15,10 +15,8 @@
 
 #include "admin-client.h"
 #include "build-config.h"
-#include "install.h"
-#if HAVE_NATIVE_MARKER_CHECK
 #include "hook-policy.h"
-#endif
+#include "install.h"
 
 #define KNOB "vm.unprivileged_userfaultfd"
 #define APPARMOR_BROKER_PROFILE "uffd-shimd"
@@ -1213,9 +1211,6 @@ gather_qemu (UffdShimDoctorFacts *f, const UffdShimConfig *cfg, const UffdShimDo
     g_autoptr (GPtrArray) paths = g_ptr_array_new ();
     const char *extra = g_getenv ("UFFD_SHIM_DOCTOR_QEMU");
 
-#if HAVE_NATIVE_MARKER_CHECK
-    f->marker_check = TRUE;
-#endif
     for (char **e = cfg->emulators; e && *e; e++)
         g_ptr_array_add (paths, *e);
     if (extra && *extra)
@@ -1237,12 +1232,9 @@ gather_qemu (UffdShimDoctorFacts *f, const UffdShimConfig *cfg, const UffdShimDo
         em->path = g_strdup (path);
         text = run_bounded (argv, o->timeout_ms, &em->timed_out);
         em->version = uffd_shim_doctor_parse_version (text);
-        em->native = -1;
-#if HAVE_NATIVE_MARKER_CHECK
         em->native = (cfg->native_emulators &&
                       g_strv_contains ((const char *const *) cfg->native_emulators, path)) ||
                      uffd_shim_hook_emulator_has_marker (bin);
-#endif
         g_ptr_array_add (f->emulators, em);
     }
 }

@@ -197,21 +197,6 @@ read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *
     return uffd_shim_parse_status_xml (buf, off, rec, error);
 }
 
-gboolean
-uffd_shim_libvirt_read_status (const char *run_dir, const char *name, UffdShimLibvirtRecord *rec,
-                               GError **error)
-{
-    struct stat st;
-    int fd = open_root_file (run_dir, name, ".xml", &st, error);
-    gboolean ok;
-
-    if (fd < 0)
-        return FALSE;
-    ok = read_status_fd (fd, &st, run_dir, name, rec, error);
-    close (fd);
-    return ok;
-}
-
 static gboolean
 same_version (const UffdShimStatusCache *c, const struct stat *st)
 {

@@ -24,10 +24,6 @@ typedef struct {
  * owned by root, not symlinks. */
 gboolean uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name,
                                          UffdShimLibvirtRecord *rec, GError **error);
-/* Reads and parses the status XML into @rec. */
-gboolean uffd_shim_libvirt_read_status (const char *run_dir, const char *name,
-                                        UffdShimLibvirtRecord *rec, GError **error);
-
 /* The status XML's record as last parsed, and which version of the file it
  * came from (see uffd_shim_libvirt_read_status_cached). */
 typedef struct {
@@ -39,7 +35,7 @@ typedef struct {
     guint64 hits; /* reads answered from here (for tests and diagnosis) */
 } UffdShimStatusCache;
 
-/* As uffd_shim_libvirt_read_status(), for a request from @pid, but when the
+/* Reads and parses the status XML into @rec, for a request from @pid; when the
  * file (opened and checked as always) is the very version parsed last time
  * (same device, inode, size, mtime and ctime) and that parse named @pid, the
  * record in *@cache is used instead of reading and parsing the file again.
