@@ -476,12 +476,6 @@ send_record (int fd, const void *rec, gsize len)
 
 /* ---- GET_DEVICE ------------------------------------------------------------ */
 
-static const char *
-status_name (int st)
-{
-    return uffd_shim_status_name (st);
-}
-
 /*
  * The grant whose libvirt pid file names @pid, locked by @pid. Every answer
  * rests on a fresh read of that pid file and its lock; what was read before
@@ -603,7 +597,7 @@ serve_backend (Client *c, UffdShimPeer *peer, gint64 now)
         s->denied++;
         uffd_shim_audit ("decision=deny role=backend reason=%s why=%s pid=%d uid=%d exe=%s "
                          "domain=%s uuid=%s socket=%s",
-                         status_name (st), uffd_shim_backend_why_name (why), (int) peer->pid,
+                         uffd_shim_status_code_name (st), uffd_shim_backend_why_name (why), (int) peer->pid,
                          (int) peer->uid, exe, domain, uuid, sock);
         send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
     }
@@ -661,9 +655,9 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
 
         uffd_shim_peer_clear (&peer);
         s->denied++;
-        if (log_allowed (&s->log_deny, "reason=%s pid=%d", status_name (e->code), (int) peer.pid))
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d", uffd_shim_status_code_name (e->code), (int) peer.pid))
             uffd_shim_audit ("decision=deny reason=%s pid=%d uid=- exe=- domain=- uuid=- detail=%s",
-                             status_name (e->code), (int) peer.pid, detail);
+                             uffd_shim_status_code_name (e->code), (int) peer.pid, detail);
         send_reply (c->fd, c->version, (uint32_t) e->code, 0, -1);
         return;
     }
@@ -728,10 +722,10 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (st == UFFD_SHIM_OK)
             st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
         s->denied++;
-        if (log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", status_name (st),
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", uffd_shim_status_code_name (st),
                          (int) peer.pid, (int) peer.uid))
             uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
-                             status_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
+                             uffd_shim_status_code_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
         send_reply (c->fd, c->version, uffd_shim_status_for_version ((uint32_t) st, c->version), 0,
                     -1);
     }
@@ -839,7 +833,7 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
     }
     name = uffd_shim_log_value (req->name);
     uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", name, uuid,
-                     life, uses, status_name (st));
+                     life, uses, uffd_shim_status_code_name (st));
     return st;
 }
 
@@ -856,7 +850,7 @@ serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         st = UFFD_SHIM_E_IN_USE;
     else
         st = UFFD_SHIM_OK;
-    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, status_name (st));
+    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, uffd_shim_status_code_name (st));
     if (st == UFFD_SHIM_OK) {
         end_grant (s, req->name, UFFD_SHIM_GRANT_REVOKED, NULL);
         save_or_warn (s);
