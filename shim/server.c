@@ -61,6 +61,7 @@
 #include "policy.h"
 #include "protocol.h"
 #include "shim-error.h"
+#include "wire.h"
 
 #define DEVICE_PATH "/dev/userfaultfd"
 #define STATE_FILE "grants.state"
@@ -230,7 +231,7 @@ client_drop (Client *c, const char *why)
 static gboolean
 save_state (UffdShimServer *s, GError **error)
 {
-    gsize len = 0, off = 0;
+    gsize len = 0;
     g_autofree char *data = uffd_shim_grants_to_data (s->grants, &len);
     int fd, err = 0;
 
@@ -243,16 +244,7 @@ save_state (UffdShimServer *s, GError **error)
         if (!err)
             err = errno;
     } else {
-        while (off < len) {
-            ssize_t n = write (fd, data + off, len - off);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                err = n < 0 ? errno : EIO;
-                break;
-            }
-            off += (gsize) n;
-        }
+        err = -uffd_shim_write_all (fd, data, len);
         if (close (fd) < 0 && !err)
             err = errno;
         if (!err && rename (s->state_tmp, s->state_path) < 0)
