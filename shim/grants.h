@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "facts.h"
 #include "uffd-shim-proto.h"
 
 /*
@@ -103,9 +104,5 @@ gboolean uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize 
                                      guint *skipped, GError **error);
 
 const char *uffd_shim_grant_state_name (guint32 state);
-
-/* Formats and parses the canonical 36-character UUID text. */
-void uffd_shim_uuid_format (const guint8 *uuid, char out[37]);
-gboolean uffd_shim_uuid_parse (const char *text, guint8 *uuid);
 
 #endif

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/types.h>
 #include <time.h>
+#include "facts.h"
 #include "uffd-shim-proto.h"
 
 typedef struct {
@@ -46,7 +47,6 @@ gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *
                                                UffdShimLibvirtRecord *rec, GError **error);
 
 /* Pure parsers. */
-gboolean uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid);
 gboolean uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec,
                                      GError **error);
 
