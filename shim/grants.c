@@ -18,7 +18,6 @@ grant_free (gpointer p)
     UffdShimGrant *gr = p;
 
     g_free (gr->name);
-    g_free (gr->status_cache);
     g_free (gr);
 }
 
@@ -108,7 +107,6 @@ end_grant (UffdShimGrant *gr, guint32 state, gint64 now)
     gr->state = state;
     gr->ended = now;
     gr->uses_left = 0;
-    g_clear_pointer (&gr->status_cache, g_free); /* only active grants use it */
 }
 
 /* Keeps at most UFFD_SHIM_TOMBSTONE_MAX ended grants: drops the oldest ended

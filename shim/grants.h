@@ -33,13 +33,6 @@ typedef struct {
     ino_t exe_ino;
     guint32 state;      /* enum uffd_shim_grant_state */
     gint64 ended;       /* when state left ACTIVE, unix seconds */
-    /* Not persisted: where to look first (server.c). The pid the domain's
-     * libvirt pid file named when last read (0: unknown); a hint only, every
-     * decision re-reads the file. */
-    pid_t pidfile_hint;
-    /* Not persisted: the domain's status XML as last parsed (an
-     * UffdShimStatusCache, libvirt-record.h), freed with the grant. */
-    gpointer status_cache;
 } UffdShimGrant;
 
 typedef struct UffdShimGrants UffdShimGrants;
