@@ -29,7 +29,7 @@
  *     pidfd_open() is judged as the new process, which would then itself
  *     have to be the granted domain's lock-holding QEMU.)
  * Reading /proc/PID/exe of a process of another uid needs CAP_SYS_PTRACE,
- * the one capability the broker keeps (see privdrop.c).
+ * the one capability the broker keeps (see isolation.c).
  * A failure says why (uffd_shim_peer_errno_status): the peer is gone
  * (peer-gone), or the broker itself lacks an fd or memory (internal), which
  * is not the client's doing and must not read as if it had left.
