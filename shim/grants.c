@@ -48,19 +48,6 @@ uffd_shim_grants_set_boot_id (UffdShimGrants *g, const char *boot_id)
     g->boot_id = boot_id && *boot_id && !strpbrk (boot_id, "\n\r\\") ? g_strdup (boot_id) : NULL;
 }
 
-const char *
-uffd_shim_grant_state_name (guint32 state)
-{
-    static const char *const names[] = {
-        [UFFD_SHIM_GRANT_ACTIVE] = "active",       [UFFD_SHIM_GRANT_EXPIRED] = "expired",
-        [UFFD_SHIM_GRANT_EXHAUSTED] = "exhausted", [UFFD_SHIM_GRANT_REVOKED] = "revoked",
-        [UFFD_SHIM_GRANT_EXITED] = "exited",       [UFFD_SHIM_GRANT_DONE] = "done",
-    };
-    G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_GRANT_STATE_MAX_);
-
-    return state < G_N_ELEMENTS (names) ? names[state] : "unknown";
-}
-
 static gboolean
 name_ok (const char *name)
 {

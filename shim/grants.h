@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "facts.h"
+#include "protocol.h"
 #include "uffd-shim-proto.h"
 
 /*
@@ -95,7 +96,5 @@ char *uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len);
  * skipped and counted in *skipped. FALSE only if the text is no key file. */
 gboolean uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize len,
                                      guint *skipped, GError **error);
-
-const char *uffd_shim_grant_state_name (guint32 state);
 
 #endif

@@ -240,6 +240,20 @@ uffd_shim_status_code_name (int status)
 }
 
 const char *
+uffd_shim_grant_state_name (uint32_t state)
+{
+    static const char *const names[] = {
+        [UFFD_SHIM_GRANT_ACTIVE] = "active",       [UFFD_SHIM_GRANT_EXPIRED] = "expired",
+        [UFFD_SHIM_GRANT_EXHAUSTED] = "exhausted", [UFFD_SHIM_GRANT_REVOKED] = "revoked",
+        [UFFD_SHIM_GRANT_EXITED] = "exited",       [UFFD_SHIM_GRANT_DONE] = "done",
+    };
+    _Static_assert (sizeof names / sizeof names[0] == UFFD_SHIM_GRANT_STATE_MAX_,
+                    "one name per grant state");
+
+    return state < UFFD_SHIM_GRANT_STATE_MAX_ && names[state] ? names[state] : "unknown";
+}
+
+const char *
 uffd_shim_reason_text (int reason)
 {
     if (reason >= 0 && reason < UFFD_SHIM_STATUS_MAX_ && status_table[reason].text)

@@ -41,5 +41,8 @@ const char *uffd_shim_reason_text (int reason);
 /* The name of a status code (docs/protocol.md, the audit log's reason=), or
  * "unknown". */
 const char *uffd_shim_status_code_name (int status);
+/* The name of a grant state (enum uffd_shim_grant_state: the state file's,
+ * the audit log's and uffd-shimctl's word), or "unknown". */
+const char *uffd_shim_grant_state_name (uint32_t state);
 
 #endif
