@@ -8,9 +8,9 @@
  * hook runs as root on an incoming migration, so the scan opens the file
  * without blocking (a FIFO or device named as emulator cannot stall
  * libvirt), accepts only a regular file of bounded size and reads it with
- * plain read() in chunks that overlap by the marker's length, so a marker
- * across a chunk boundary is found and a file truncated meanwhile only
- * ends the scan early.
+ * uffd_shim_fd_find() (facts.c): plain read() in chunks that overlap by the
+ * marker's length, so a marker across a chunk boundary is found and a file
+ * truncated meanwhile only ends the scan early.
  */
 #include "hook-policy.h"
 
@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCAN_CHUNK (1u << 20)
+#include "facts.h"
 
 static gboolean
 name_listed (const char *const *patterns, const char *name)
@@ -83,65 +83,21 @@ uffd_shim_hook_domain_running (const char *run_dir, const char *name, pid_t *pid
 {
     __attribute__ ((cleanup (close_fd_p))) int fd = -1;
     g_autofree char *path = g_strdup_printf ("%s/%s.pid", run_dir, name);
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
     struct stat st;
+    pid_t owner = 0;
 
     fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    /* F_GETLK names the process holding a conflicting lock, if any. */
-    if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (fd, F_GETLK, &fl) < 0 ||
-        fl.l_type == F_UNLCK)
+    if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) ||
+        uffd_shim_pidfile_lock_owner (fd, &owner) < 0 || owner == 0)
         return FALSE;
-    *pid = fl.l_pid;
+    *pid = owner;
     return TRUE;
-}
-
-/* Reads up to @len bytes (fewer only at end of file). Returns the count or -1. */
-static gssize
-read_full (int fd, guint8 *buf, gsize len)
-{
-    gsize got = 0;
-
-    while (got < len) {
-        gssize n = read (fd, buf + got, len - got);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (gsize) n;
-    }
-    return (gssize) got;
 }
 
 gboolean
 uffd_shim_hook_fd_has_marker (int fd)
 {
-    static const char marker[] = UFFD_SHIM_NATIVE_MARKER;
-    const gsize mlen = sizeof marker - 1;
-    g_autofree guint8 *buf = g_malloc (SCAN_CHUNK + mlen);
-    gsize keep = 0;
-    goffset seen = 0;
-
-    for (;;) {
-        gssize n = read_full (fd, buf + keep, SCAN_CHUNK);
-        gsize total;
-
-        if (n < 0)
-            return FALSE;
-        seen += n;
-        if (seen > UFFD_SHIM_NATIVE_SCAN_MAX)
-            return FALSE; /* grew while we read it */
-        total = keep + (gsize) n;
-        if (memmem (buf, total, marker, mlen) != NULL)
-            return TRUE;
-        if ((gsize) n < SCAN_CHUNK)
-            return FALSE; /* end of file */
-        /* Carry the tail over: a marker may straddle two chunks. */
-        keep = MIN (total, mlen - 1);
-        memmove (buf, buf + total - keep, keep);
-    }
+    return uffd_shim_fd_find (fd, UFFD_SHIM_NATIVE_MARKER, UFFD_SHIM_NATIVE_SCAN_MAX) > 0;
 }
 
 gboolean

@@ -38,10 +38,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "facts.h"
 #include "wire.h"
 
-/* Largest hook binary we are willing to read (it is about 100 KiB). */
-#define HOOK_BINARY_MAX (64u * 1024u * 1024u)
+#define HOOK_BINARY_MAX UFFD_SHIM_HOOK_BINARY_MAX
 
 typedef int HookFd;
 static void
@@ -199,9 +199,9 @@ static gboolean
 inspect_installed (int dirfd, const char *dir_path, HookFileState *state, GError **error)
 {
     g_autofree char *path = g_build_filename (dir_path, UFFD_SHIM_HOOK_INSTALL_NAME, NULL);
-    g_autoptr(GBytes) contents = NULL;
     g_auto(HookFd) fd = -1;
     struct stat st;
+    int found;
 
     if (fstatat (dirfd, UFFD_SHIM_HOOK_INSTALL_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT)
@@ -216,9 +216,10 @@ inspect_installed (int dirfd, const char *dir_path, HookFileState *state, GError
                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return set_errno_error (error, errno, "cannot open", path);
-    if (!read_fd_contents (fd, path, &contents, error))
-        return FALSE;
-    if (bytes_have_marker (contents))
+    found = uffd_shim_fd_find (fd, UFFD_SHIM_HOOK_MARKER, HOOK_BINARY_MAX);
+    if (found < 0)
+        return set_errno_error (error, -found, "cannot read", path);
+    if (found)
         *state = HOOK_FILE_OURS;
     return TRUE;
 }
@@ -332,18 +333,6 @@ uffd_shim_hook_uninstall (const char *hooks_dir, GError **error)
     return TRUE;
 }
 
-/* A pidfd for @pid, or -1 with errno ENOSYS when the kernel has none. */
-static int
-pidfd_for (pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int) syscall (SYS_pidfd_open, pid, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 static int
 send_signal (int pidfd, pid_t pid, int sig)
 {
@@ -354,26 +343,23 @@ send_signal (int pidfd, pid_t pid, int sig)
     return kill (pid, sig);
 }
 
+/* The pid in @pidfile, open on @fd; never 1 (init is nobody's daemon). */
 static gboolean
 read_pidfile (int fd, const char *pidfile, pid_t *pid, GError **error)
 {
     char buf[64];
     ssize_t n;
-    guint64 value;
 
     do
-        n = read (fd, buf, sizeof buf - 1);
+        n = read (fd, buf, sizeof buf);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return set_errno_error (error, errno, "cannot read", pidfile);
-    buf[n] = '\0';
-    g_strstrip (buf);
-    if (!g_ascii_string_to_unsigned (buf, 10, 2, G_MAXINT32, &value, NULL)) {
+    if (!uffd_shim_parse_pidfile (buf, (gsize) n, pid) || *pid < 2) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                      "%s does not contain a process id", pidfile);
         return FALSE;
     }
-    *pid = (pid_t) value;
     return TRUE;
 }
 
@@ -383,8 +369,8 @@ reload_one (const char *pidfile, pid_t *pid_out, GError **error)
 {
     g_auto(HookFd) fd = -1;
     g_auto(HookFd) pidfd = -1;
-    struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-    pid_t pid;
+    pid_t pid, owner = 0;
+    int err;
 
     g_return_val_if_fail (pidfile != NULL, FALSE);
 
@@ -394,7 +380,7 @@ reload_one (const char *pidfile, pid_t *pid_out, GError **error)
     if (!read_pidfile (fd, pidfile, &pid, error))
         return FALSE;
 
-    pidfd = pidfd_for (pid);
+    pidfd = uffd_shim_pidfd_open (pid);
     if (pidfd < 0 && errno == ESRCH) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                      "the daemon of %s is not running (no process %d)", pidfile, (int) pid);
@@ -403,18 +389,18 @@ reload_one (const char *pidfile, pid_t *pid_out, GError **error)
     if (pidfd < 0 && errno != ENOSYS)
         return set_errno_error (error, errno, "cannot open a pidfd for the pid in", pidfile);
 
-    if (fcntl (fd, F_GETLK, &lk) < 0)
-        return set_errno_error (error, errno, "cannot query the lock on", pidfile);
-    if (lk.l_type == F_UNLCK) {
+    if ((err = uffd_shim_pidfile_lock_owner (fd, &owner)) < 0)
+        return set_errno_error (error, -err, "cannot query the lock on", pidfile);
+    if (owner == 0) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                      "the daemon of %s is not running: no process holds its lock "
                      "(stale pid file)", pidfile);
         return FALSE;
     }
-    if (lk.l_pid != pid) {
+    if (owner != pid) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                      "%s names process %d but process %d holds its lock; not signalling",
-                     pidfile, (int) pid, (int) lk.l_pid);
+                     pidfile, (int) pid, (int) owner);
         return FALSE;
     }
     if (send_signal (pidfd, pid, SIGHUP) < 0) {

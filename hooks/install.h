@@ -14,6 +14,9 @@
  * ever touches a hook someone else put at that name. */
 #define UFFD_SHIM_HOOK_MARKER "uffd-shim-hook-marker:9f0b3c1e-6a52-4d3e-8c1f-2b7d5e4a9c60"
 
+/* Largest hook binary read for the marker (it is about 100 KiB). */
+#define UFFD_SHIM_HOOK_BINARY_MAX (64u * 1024u * 1024u)
+
 /*
  * Copies @hook_binary (an absolute path to a regular executable file that
  * carries UFFD_SHIM_HOOK_MARKER, owned by root or the caller, not writable

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "hook-policy.h"
+#include "wire.h"
 
 #define CACHE_MAGIC "UFSNMC01"
 #define CACHE_VERSION 1u
@@ -207,22 +208,6 @@ read_cache (int dirfd, UffdShimNativeEntry *entries, guint *n)
     return got == (gsize) st.st_size && uffd_shim_native_cache_parse (buf, got, entries, n);
 }
 
-static gboolean
-write_all (int fd, const guint8 *p, gsize len)
-{
-    while (len > 0) {
-        ssize_t r = write (fd, p, len);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return FALSE;
-        p += r;
-        len -= (gsize) r;
-    }
-    return TRUE;
-}
-
 /* Replaces the cache file with @n entries; errors are ignored (see above). */
 static void
 write_cache (int dirfd, const UffdShimNativeEntry *entries, guint n)
@@ -241,7 +226,7 @@ write_cache (int dirfd, const UffdShimNativeEntry *entries, guint n)
     }
     if (fd < 0)
         return;
-    if (!write_all (fd, data, len) || close (fd) < 0 ||
+    if (uffd_shim_write_all (fd, data, len) < 0 || close (fd) < 0 ||
         renameat (dirfd, tmp, dirfd, UFFD_SHIM_NATIVE_CACHE_FILE) < 0)
         unlinkat (dirfd, tmp, 0);
 }

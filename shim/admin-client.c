@@ -165,16 +165,7 @@ uffd_shim_status_str (int status)
 const char *
 uffd_shim_status_name (int status)
 {
-    /* The names of docs/protocol.md's table, as the audit log spells them. */
-    static const char *const names[] = {
-        "ok", "protocol", "version", "wrong-uid", "wrong-exe", "not-granted", "expired",
-        "exhausted", "revoked", "domain-denied", "uuid-mismatch", "peer-gone", "internal",
-        "not-root", "exists", "not-found", "invalid", "state", "limit", "in-use",
-        "not-migrating", "dumpable", "traced",
-    };
-    _Static_assert (sizeof names / sizeof names[0] == UFFD_SHIM_STATUS_MAX_, "one name per status");
-
     if (status < 0)
         return status == -EPROTO ? "malformed-reply" : "unreachable";
-    return status < UFFD_SHIM_STATUS_MAX_ ? names[status] : "unknown";
+    return uffd_shim_status_code_name (status);
 }

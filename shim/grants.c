@@ -18,7 +18,6 @@ grant_free (gpointer p)
     UffdShimGrant *gr = p;
 
     g_free (gr->name);
-    g_free (gr->status_cache);
     g_free (gr);
 }
 
@@ -47,48 +46,6 @@ uffd_shim_grants_set_boot_id (UffdShimGrants *g, const char *boot_id)
 {
     g_free (g->boot_id);
     g->boot_id = boot_id && *boot_id && !strpbrk (boot_id, "\n\r\\") ? g_strdup (boot_id) : NULL;
-}
-
-const char *
-uffd_shim_grant_state_name (guint32 state)
-{
-    static const char *const names[] = { "active", "expired", "exhausted", "revoked", "exited", "done" };
-    G_STATIC_ASSERT (G_N_ELEMENTS (names) == UFFD_SHIM_GRANT_STATE_MAX_);
-
-    return state < G_N_ELEMENTS (names) ? names[state] : "unknown";
-}
-
-void
-uffd_shim_uuid_format (const guint8 *u, char out[37])
-{
-    g_snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-                u[12], u[13], u[14], u[15]);
-}
-
-gboolean
-uffd_shim_uuid_parse (const char *text, guint8 *uuid)
-{
-    guint8 out[UFFD_SHIM_UUID_LEN];
-    gsize j = 0;
-
-    if (!text || strlen (text) != 36)
-        return FALSE;
-    for (gsize i = 0; i < 36;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-')
-                return FALSE;
-            i++;
-            continue;
-        }
-        int hi = g_ascii_xdigit_value (text[i]), lo = g_ascii_xdigit_value (text[i + 1]);
-        if (hi < 0 || lo < 0)
-            return FALSE;
-        out[j++] = (guint8) (hi << 4 | lo);
-        i += 2;
-    }
-    memcpy (uuid, out, sizeof out);
-    return TRUE;
 }
 
 static gboolean
@@ -137,7 +94,6 @@ end_grant (UffdShimGrant *gr, guint32 state, gint64 now)
     gr->state = state;
     gr->ended = now;
     gr->uses_left = 0;
-    g_clear_pointer (&gr->status_cache, g_free); /* only active grants use it */
 }
 
 /* Keeps at most UFFD_SHIM_TOMBSTONE_MAX ended grants: drops the oldest ended

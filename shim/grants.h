@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "facts.h"
+#include "protocol.h"
 #include "uffd-shim-proto.h"
 
 /*
@@ -32,13 +34,6 @@ typedef struct {
     ino_t exe_ino;
     guint32 state;      /* enum uffd_shim_grant_state */
     gint64 ended;       /* when state left ACTIVE, unix seconds */
-    /* Not persisted: where to look first (server.c). The pid the domain's
-     * libvirt pid file named when last read (0: unknown); a hint only, every
-     * decision re-reads the file. */
-    pid_t pidfile_hint;
-    /* Not persisted: the domain's status XML as last parsed (an
-     * UffdShimStatusCache, libvirt-record.h), freed with the grant. */
-    gpointer status_cache;
 } UffdShimGrant;
 
 typedef struct UffdShimGrants UffdShimGrants;
@@ -101,11 +96,5 @@ char *uffd_shim_grants_to_data (UffdShimGrants *g, gsize *len);
  * skipped and counted in *skipped. FALSE only if the text is no key file. */
 gboolean uffd_shim_grants_from_data (UffdShimGrants *g, const char *data, gsize len,
                                      guint *skipped, GError **error);
-
-const char *uffd_shim_grant_state_name (guint32 state);
-
-/* Formats and parses the canonical 36-character UUID text. */
-void uffd_shim_uuid_format (const guint8 *uuid, char out[37]);
-gboolean uffd_shim_uuid_parse (const char *text, guint8 *uuid);
 
 #endif

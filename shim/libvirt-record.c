@@ -34,24 +34,6 @@
 #include "grants.h"
 #include "shim-error.h"
 
-gboolean
-uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid)
-{
-    char tmp[32];
-    guint64 v;
-
-    while (len > 0 && (buf[len - 1] == '\n'))
-        len--;
-    if (len == 0 || len >= sizeof tmp)
-        return FALSE;
-    memcpy (tmp, buf, len);
-    tmp[len] = '\0';
-    if (!g_ascii_string_to_unsigned (tmp, 10, 1, G_MAXINT32, &v, NULL))
-        return FALSE;
-    *pid = (pid_t) v;
-    return TRUE;
-}
-
 static int
 open_root_file (const char *run_dir, const char *name, const char *suffix, struct stat *st,
                 GError **error)
@@ -78,7 +60,6 @@ gboolean
 uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name, UffdShimLibvirtRecord *rec,
                                 GError **error)
 {
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
     struct stat st;
     char buf[32];
     ssize_t n;
@@ -92,14 +73,12 @@ uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name, UffdShimL
         g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.pid: no pid", run_dir, name);
         return FALSE;
     }
-    /* F_GETLK reports the pid of the process holding a conflicting lock. */
-    if (fcntl (fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK) {
+    if (uffd_shim_pidfile_lock_owner (fd, &rec->lock_pid) < 0 || rec->lock_pid == 0) {
         close (fd);
         g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.pid: not locked",
                      run_dir, name);
         return FALSE;
     }
-    rec->lock_pid = fl.l_pid;
     close (fd);
     return TRUE;
 }
@@ -195,21 +174,6 @@ read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *
         off += (gsize) n;
     }
     return uffd_shim_parse_status_xml (buf, off, rec, error);
-}
-
-gboolean
-uffd_shim_libvirt_read_status (const char *run_dir, const char *name, UffdShimLibvirtRecord *rec,
-                               GError **error)
-{
-    struct stat st;
-    int fd = open_root_file (run_dir, name, ".xml", &st, error);
-    gboolean ok;
-
-    if (fd < 0)
-        return FALSE;
-    ok = read_status_fd (fd, &st, run_dir, name, rec, error);
-    close (fd);
-    return ok;
 }
 
 static gboolean

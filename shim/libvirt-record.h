@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/types.h>
 #include <time.h>
+#include "facts.h"
 #include "uffd-shim-proto.h"
 
 typedef struct {
@@ -24,10 +25,6 @@ typedef struct {
  * owned by root, not symlinks. */
 gboolean uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name,
                                          UffdShimLibvirtRecord *rec, GError **error);
-/* Reads and parses the status XML into @rec. */
-gboolean uffd_shim_libvirt_read_status (const char *run_dir, const char *name,
-                                        UffdShimLibvirtRecord *rec, GError **error);
-
 /* The status XML's record as last parsed, and which version of the file it
  * came from (see uffd_shim_libvirt_read_status_cached). */
 typedef struct {
@@ -39,7 +36,7 @@ typedef struct {
     guint64 hits; /* reads answered from here (for tests and diagnosis) */
 } UffdShimStatusCache;
 
-/* As uffd_shim_libvirt_read_status(), for a request from @pid, but when the
+/* Reads and parses the status XML into @rec, for a request from @pid; when the
  * file (opened and checked as always) is the very version parsed last time
  * (same device, inode, size, mtime and ctime) and that parse named @pid, the
  * record in *@cache is used instead of reading and parsing the file again.
@@ -50,7 +47,6 @@ gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *
                                                UffdShimLibvirtRecord *rec, GError **error);
 
 /* Pure parsers. */
-gboolean uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid);
 gboolean uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec,
                                      GError **error);
 

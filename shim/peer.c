@@ -29,7 +29,7 @@
  *     pidfd_open() is judged as the new process, which would then itself
  *     have to be the granted domain's lock-holding QEMU.)
  * Reading /proc/PID/exe of a process of another uid needs CAP_SYS_PTRACE,
- * the one capability the broker keeps (see privdrop.c).
+ * the one capability the broker keeps (see isolation.c).
  * A failure says why (uffd_shim_peer_errno_status): the peer is gone
  * (peer-gone), or the broker itself lacks an fd or memory (internal), which
  * is not the client's doing and must not read as if it had left.
@@ -48,6 +48,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "facts.h"
 #include "shim-error.h"
 #include "uffd-shim-proto.h"
 
@@ -78,26 +79,12 @@ uffd_shim_parse_proc_uids (const char *status, uid_t out[4])
 gboolean
 uffd_shim_parse_proc_starttime (const char *stat, guint64 *out)
 {
-    /* comm (field 2) may hold spaces and ')': fields resume after the last ')'. */
-    const char *p = strrchr (stat, ')');
-    int field = 2;
+    UffdShimProcStat ps;
 
-    if (!p)
+    if (!uffd_shim_parse_proc_stat (stat, &ps) || ps.starttime == 0)
         return FALSE;
-    p++;
-    while (*p && field < 22) {
-        if (*p == ' ') {
-            field++;
-            while (*p == ' ')
-                p++;
-            continue;
-        }
-        p++;
-    }
-    if (field != 22 || !g_ascii_isdigit (*p))
-        return FALSE;
-    *out = g_ascii_strtoull (p, NULL, 10);
-    return *out != 0;
+    *out = ps.starttime;
+    return TRUE;
 }
 
 int
@@ -182,8 +169,7 @@ int
 uffd_shim_proc_alive (pid_t pid, guint64 starttime)
 {
     char path[64], buf[1024];
-    guint64 t = 0, flags = 0;
-    const char *p;
+    UffdShimProcStat ps;
     ssize_t n;
     int fd;
 
@@ -196,17 +182,14 @@ uffd_shim_proc_alive (pid_t pid, guint64 starttime)
     if (n < 0)
         return errno == ESRCH ? FALSE : -1;
     buf[n] = '\0';
-    if (!uffd_shim_parse_proc_starttime (buf, &t))
+    if (!uffd_shim_parse_proc_stat (buf, &ps) || ps.starttime == 0)
         return -1;
-    if (t != starttime)
+    if (ps.starttime != starttime)
         return FALSE;
-    /* After the comm: " S ppid pgrp session tty tpgid flags". A zombie (Z,
-     * X) or a task already exiting is gone for our purposes. */
-    p = strrchr (buf, ')');
-    if (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' ||
-        sscanf (p + 3, " %*d %*d %*d %*d %*d %" G_GUINT64_FORMAT, &flags) != 1)
-        return p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X') ? FALSE : -1;
-    return (flags & PROC_PF_EXITING) ? FALSE : TRUE;
+    /* A zombie (Z, X) or a task already exiting is gone for our purposes. */
+    if (ps.state == 'Z' || ps.state == 'X')
+        return FALSE;
+    return (ps.flags & PROC_PF_EXITING) ? FALSE : TRUE;
 }
 
 /* /proc/PID/status into @buf, and from it whether the process is dumpable
@@ -237,7 +220,7 @@ peer_pidfd (int sock, pid_t pid)
         return fd >= 0 ? fd : -ESRCH;
     if (!uffd_shim_peer_pidfd_fallback (errno))
         return -errno;
-    fd = (int) syscall (SYS_pidfd_open, pid, 0);
+    fd = uffd_shim_pidfd_open (pid);
     return fd >= 0 ? fd : -errno;
 }
 

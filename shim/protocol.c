@@ -189,33 +189,76 @@ uffd_shim_status_for_version (uint32_t status, uint16_t version)
     }
 }
 
+/*
+ * One row a status code, indexed by it: the name of docs/protocol.md's table
+ * (as the audit log and uffd-shimctl spell it) and the English text. Every
+ * place that turns a status into words reads it.
+ */
+static const struct {
+    const char *name;
+    const char *text;
+} status_table[] = {
+    [UFFD_SHIM_OK] = { "ok", "success" },
+    [UFFD_SHIM_E_PROTOCOL] = { "protocol", "malformed request" },
+    [UFFD_SHIM_E_VERSION] = { "version", "unsupported protocol version" },
+    [UFFD_SHIM_E_WRONG_UID] = { "wrong-uid", "caller is not the configured QEMU user" },
+    [UFFD_SHIM_E_WRONG_EXE] = { "wrong-exe", "caller's executable is not an allowed emulator" },
+    [UFFD_SHIM_E_NOT_GRANTED] = { "not-granted", "caller is not the QEMU of a granted domain" },
+    [UFFD_SHIM_E_EXPIRED] = { "expired", "the domain's grant expired" },
+    [UFFD_SHIM_E_EXHAUSTED] = { "exhausted", "the domain's grant is used up" },
+    [UFFD_SHIM_E_REVOKED] = { "revoked", "the domain's grant was revoked" },
+    [UFFD_SHIM_E_DOMAIN_DENIED] = { "domain-denied",
+        "the domain is excluded by the broker's allow/deny lists" },
+    [UFFD_SHIM_E_UUID_MISMATCH] = { "uuid-mismatch",
+        "libvirt's record of the domain has another UUID than the grant" },
+    [UFFD_SHIM_E_PEER_GONE] = { "peer-gone", "caller exited while the broker decided" },
+    [UFFD_SHIM_E_INTERNAL] = { "internal",
+        "the broker could not open /dev/userfaultfd or ran out of file descriptors" },
+    [UFFD_SHIM_E_NOT_ROOT] = { "not-root", "admin request from a non-root caller" },
+    [UFFD_SHIM_E_EXISTS] = { "exists", "the domain already has a grant" },
+    [UFFD_SHIM_E_NOT_FOUND] = { "not-found", "no grant for the domain" },
+    [UFFD_SHIM_E_INVALID] = { "invalid", "invalid domain name, UUID or limits" },
+    [UFFD_SHIM_E_STATE] = { "state", "the broker could not save its grant state" },
+    [UFFD_SHIM_E_LIMIT] = { "limit", "too many grants" },
+    [UFFD_SHIM_E_IN_USE] = { "in-use",
+        "the grant serves the incoming migration of a running QEMU" },
+    [UFFD_SHIM_E_NOT_MIGRATING] = { "not-migrating",
+        "libvirt shows no incoming migration of the domain" },
+    [UFFD_SHIM_E_DUMPABLE] = { "dumpable",
+        "caller is dumpable: processes of its user could take the device from it" },
+    [UFFD_SHIM_E_TRACED] = { "traced", "caller is being traced" },
+};
+_Static_assert (sizeof status_table / sizeof status_table[0] == UFFD_SHIM_STATUS_MAX_,
+                "one row per status");
+
+const char *
+uffd_shim_status_code_name (int status)
+{
+    if (status < 0 || status >= UFFD_SHIM_STATUS_MAX_ || !status_table[status].name)
+        return "unknown";
+    return status_table[status].name;
+}
+
+const char *
+uffd_shim_grant_state_name (uint32_t state)
+{
+    static const char *const names[] = {
+        [UFFD_SHIM_GRANT_ACTIVE] = "active",       [UFFD_SHIM_GRANT_EXPIRED] = "expired",
+        [UFFD_SHIM_GRANT_EXHAUSTED] = "exhausted", [UFFD_SHIM_GRANT_REVOKED] = "revoked",
+        [UFFD_SHIM_GRANT_EXITED] = "exited",       [UFFD_SHIM_GRANT_DONE] = "done",
+    };
+    _Static_assert (sizeof names / sizeof names[0] == UFFD_SHIM_GRANT_STATE_MAX_,
+                    "one name per grant state");
+
+    return state < UFFD_SHIM_GRANT_STATE_MAX_ && names[state] ? names[state] : "unknown";
+}
+
 const char *
 uffd_shim_reason_text (int reason)
 {
+    if (reason >= 0 && reason < UFFD_SHIM_STATUS_MAX_ && status_table[reason].text)
+        return status_table[reason].text;
     switch (reason) {
-    case UFFD_SHIM_OK: return "success";
-    case UFFD_SHIM_E_PROTOCOL: return "malformed request";
-    case UFFD_SHIM_E_VERSION: return "unsupported protocol version";
-    case UFFD_SHIM_E_WRONG_UID: return "caller is not the configured QEMU user";
-    case UFFD_SHIM_E_WRONG_EXE: return "caller's executable is not an allowed emulator";
-    case UFFD_SHIM_E_NOT_GRANTED: return "caller is not the QEMU of a granted domain";
-    case UFFD_SHIM_E_EXPIRED: return "the domain's grant expired";
-    case UFFD_SHIM_E_EXHAUSTED: return "the domain's grant is used up";
-    case UFFD_SHIM_E_REVOKED: return "the domain's grant was revoked";
-    case UFFD_SHIM_E_DOMAIN_DENIED: return "the domain is excluded by the broker's allow/deny lists";
-    case UFFD_SHIM_E_UUID_MISMATCH: return "libvirt's record of the domain has another UUID than the grant";
-    case UFFD_SHIM_E_PEER_GONE: return "caller exited while the broker decided";
-    case UFFD_SHIM_E_INTERNAL: return "the broker could not open /dev/userfaultfd or ran out of file descriptors";
-    case UFFD_SHIM_E_NOT_ROOT: return "admin request from a non-root caller";
-    case UFFD_SHIM_E_EXISTS: return "the domain already has a grant";
-    case UFFD_SHIM_E_NOT_FOUND: return "no grant for the domain";
-    case UFFD_SHIM_E_INVALID: return "invalid domain name, UUID or limits";
-    case UFFD_SHIM_E_STATE: return "the broker could not save its grant state";
-    case UFFD_SHIM_E_LIMIT: return "too many grants";
-    case UFFD_SHIM_E_IN_USE: return "the grant serves the incoming migration of a running QEMU";
-    case UFFD_SHIM_E_NOT_MIGRATING: return "libvirt shows no incoming migration of the domain";
-    case UFFD_SHIM_E_DUMPABLE: return "caller is dumpable: processes of its user could take the device from it";
-    case UFFD_SHIM_E_TRACED: return "caller is being traced";
     case UFFD_SHIM_R_NO_BROKER: return "the uffd-shim broker socket could not be reached";
     case UFFD_SHIM_R_BAD_REPLY: return "the broker's reply was malformed";
     case UFFD_SHIM_R_BAD_FD: return "the broker sent an fd that is not /dev/userfaultfd";

@@ -38,5 +38,11 @@ uint32_t uffd_shim_status_for_version (uint32_t status, uint16_t version);
 
 /* English text for a status code or a library reason (uffd-shim.h). */
 const char *uffd_shim_reason_text (int reason);
+/* The name of a status code (docs/protocol.md, the audit log's reason=), or
+ * "unknown". */
+const char *uffd_shim_status_code_name (int status);
+/* The name of a grant state (enum uffd_shim_grant_state: the state file's,
+ * the audit log's and uffd-shimctl's word), or "unknown". */
+const char *uffd_shim_grant_state_name (uint32_t state);
 
 #endif

@@ -61,6 +61,7 @@
 #include "policy.h"
 #include "protocol.h"
 #include "shim-error.h"
+#include "wire.h"
 
 #define DEVICE_PATH "/dev/userfaultfd"
 #define STATE_FILE "grants.state"
@@ -104,7 +105,35 @@ struct UffdShimServer {
     /* vhost-user back-ends (backend.h): NULL facts = not available */
     UffdShimBackendFactsCtx *backend_facts;
     UffdShimBackendBudget *backend_budget;
+    GHashTable *grant_caches;   /* UffdShimGrant* -> GrantCache* (grant_cache) */
 };
+
+/*
+ * What the broker remembers of a grant's libvirt files between requests,
+ * kept here and not in the grant table (grants.c stays the table and its
+ * text form). Neither is ever trusted: the pid file and its lock are read
+ * again for every decision, the status XML is opened and checked every
+ * time (libvirt-record.h). An entry belongs to one grant; the tick drops
+ * the entries of grants gone from the table and the status XML of ended
+ * ones, so they stay as many as the grants.
+ */
+typedef struct {
+    char *name;                  /* the grant's, to tell it from a later one at */
+    gint64 created;              /* the same address */
+    pid_t pidfile_hint;          /* the pid its pid file named when last read
+                                  * (0: unknown); orders find_grant_for_pid */
+    UffdShimStatusCache *status; /* its status XML as last parsed (active grants) */
+} GrantCache;
+
+static void
+grant_cache_free (gpointer p)
+{
+    GrantCache *c = p;
+
+    g_free (c->name);
+    g_free (c->status);
+    g_free (c);
+}
 
 typedef struct {
     UffdShimServer *srv;
@@ -230,7 +259,7 @@ client_drop (Client *c, const char *why)
 static gboolean
 save_state (UffdShimServer *s, GError **error)
 {
-    gsize len = 0, off = 0;
+    gsize len = 0;
     g_autofree char *data = uffd_shim_grants_to_data (s->grants, &len);
     int fd, err = 0;
 
@@ -243,16 +272,7 @@ save_state (UffdShimServer *s, GError **error)
         if (!err)
             err = errno;
     } else {
-        while (off < len) {
-            ssize_t n = write (fd, data + off, len - off);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                err = n < 0 ? errno : EIO;
-                break;
-            }
-            off += (gsize) n;
-        }
+        err = -uffd_shim_write_all (fd, data, len);
         if (close (fd) < 0 && !err)
             err = errno;
         if (!err && rename (s->state_tmp, s->state_path) < 0)
@@ -388,12 +408,52 @@ end_grant (UffdShimServer *s, const char *name, guint32 state, const char *note)
         grant_ended (s, uffd_shim_grants_lookup (s->grants, n), note);
 }
 
+/* The broker's cache of grant @g, new (empty) on first use, or when the
+ * entry was made for an earlier grant since freed at the same address. */
+static GrantCache *
+grant_cache (UffdShimServer *s, const UffdShimGrant *g)
+{
+    GrantCache *c = g_hash_table_lookup (s->grant_caches, g);
+
+    if (c && c->created == g->created && g_str_equal (c->name, g->name))
+        return c;
+    c = g_new0 (GrantCache, 1);
+    c->name = g_strdup (g->name);
+    c->created = g->created;
+    g_hash_table_replace (s->grant_caches, (gpointer) g, c);
+    return c;
+}
+
+/* Drops the caches of grants gone from the table, and the status XML of
+ * ended ones (only active grants read it). */
+static void
+grant_caches_prune (UffdShimServer *s)
+{
+    GPtrArray *all = uffd_shim_grants_unsorted (s->grants);
+    g_autoptr (GHashTable) live = g_hash_table_new (NULL, NULL);
+    GHashTableIter it;
+    gpointer key, value;
+
+    for (guint i = 0; i < all->len; i++)
+        g_hash_table_add (live, g_ptr_array_index (all, i));
+    g_hash_table_iter_init (&it, s->grant_caches);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+        const UffdShimGrant *g = key;
+        GrantCache *c = value;
+
+        if (!g_hash_table_contains (live, g) || c->created != g->created ||
+            !g_str_equal (c->name, g->name))
+            g_hash_table_iter_remove (&it);
+        else if (g->state != UFFD_SHIM_GRANT_ACTIVE)
+            g_clear_pointer (&c->status, g_free);
+    }
+}
+
 static gboolean
 read_status (UffdShimServer *s, UffdShimGrant *g, pid_t pid, UffdShimLibvirtRecord *rec)
 {
     return uffd_shim_libvirt_read_status_cached (s->cfg->libvirt_run_dir, g->name, pid,
-                                                 (UffdShimStatusCache **) &g->status_cache, rec,
-                                                 NULL);
+                                                 &grant_cache (s, g)->status, rec, NULL);
 }
 
 /*
@@ -408,10 +468,12 @@ on_tick (gpointer data)
     UffdShimServer *s = data;
     gint64 now = now_s ();
     gboolean changed = uffd_shim_grants_expire (s->grants, now, on_expired, s);
-    GPtrArray *all = uffd_shim_grants_unsorted (s->grants);
+    GPtrArray *all;
     g_autoptr (GPtrArray) ending = g_ptr_array_new_with_free_func (g_free);
     g_autoptr (GArray) why = g_array_new (FALSE, FALSE, sizeof (guint32));
 
+    grant_caches_prune (s);
+    all = uffd_shim_grants_unsorted (s->grants);
     for (guint i = 0; i < all->len; i++) {
         UffdShimGrant *g = g_ptr_array_index (all, i);
         UffdShimLibvirtRecord rec = { 0 };
@@ -476,12 +538,6 @@ send_record (int fd, const void *rec, gsize len)
 
 /* ---- GET_DEVICE ------------------------------------------------------------ */
 
-static const char *
-status_name (int st)
-{
-    return uffd_shim_status_name (st);
-}
-
 /*
  * The grant whose libvirt pid file names @pid, locked by @pid. Every answer
  * rests on a fresh read of that pid file and its lock; what was read before
@@ -501,16 +557,17 @@ find_grant_for_pid (UffdShimServer *s, pid_t pid)
         for (guint i = 0; i < all->len; i++) {
             UffdShimGrant *g = g_ptr_array_index (all, i);
             UffdShimLibvirtRecord rec = { 0 };
-            gboolean hinted = g->pidfile_hint == pid || g->pid == pid;
+            GrantCache *c = grant_cache (s, g);
+            gboolean hinted = c->pidfile_hint == pid || g->pid == pid;
             gboolean active = g->state == UFFD_SHIM_GRANT_ACTIVE;
 
             if (active != (pass < 2) || hinted != (pass % 2 == 0))
                 continue;
             if (!uffd_shim_libvirt_read_pidfile (s->cfg->libvirt_run_dir, g->name, &rec, NULL)) {
-                g->pidfile_hint = 0;
+                c->pidfile_hint = 0;
                 continue;
             }
-            g->pidfile_hint = rec.pidfile_pid;
+            c->pidfile_hint = rec.pidfile_pid;
             if (rec.pidfile_pid == pid && rec.lock_pid == pid)
                 return g;
         }
@@ -603,7 +660,7 @@ serve_backend (Client *c, UffdShimPeer *peer, gint64 now)
         s->denied++;
         uffd_shim_audit ("decision=deny role=backend reason=%s why=%s pid=%d uid=%d exe=%s "
                          "domain=%s uuid=%s socket=%s",
-                         status_name (st), uffd_shim_backend_why_name (why), (int) peer->pid,
+                         uffd_shim_status_code_name (st), uffd_shim_backend_why_name (why), (int) peer->pid,
                          (int) peer->uid, exe, domain, uuid, sock);
         send_reply (c->fd, c->version, (uint32_t) st, 0, -1);
     }
@@ -661,9 +718,9 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
 
         uffd_shim_peer_clear (&peer);
         s->denied++;
-        if (log_allowed (&s->log_deny, "reason=%s pid=%d", status_name (e->code), (int) peer.pid))
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d", uffd_shim_status_code_name (e->code), (int) peer.pid))
             uffd_shim_audit ("decision=deny reason=%s pid=%d uid=- exe=- domain=- uuid=- detail=%s",
-                             status_name (e->code), (int) peer.pid, detail);
+                             uffd_shim_status_code_name (e->code), (int) peer.pid, detail);
         send_reply (c->fd, c->version, (uint32_t) e->code, 0, -1);
         return;
     }
@@ -728,10 +785,10 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
         if (st == UFFD_SHIM_OK)
             st = UFFD_SHIM_E_PEER_GONE; /* the reply could not be delivered */
         s->denied++;
-        if (log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", status_name (st),
+        if (log_allowed (&s->log_deny, "reason=%s pid=%d uid=%d", uffd_shim_status_code_name (st),
                          (int) peer.pid, (int) peer.uid))
             uffd_shim_audit ("decision=deny reason=%s pid=%d uid=%d exe=%s domain=%s uuid=%s",
-                             status_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
+                             uffd_shim_status_code_name (st), (int) peer.pid, (int) peer.uid, exe, domain, uuid);
         send_reply (c->fd, c->version, uffd_shim_status_for_version ((uint32_t) st, c->version), 0,
                     -1);
     }
@@ -839,7 +896,7 @@ serve_grant (UffdShimServer *s, const struct uffd_shim_admin_request *req)
     }
     name = uffd_shim_log_value (req->name);
     uffd_shim_audit ("grant-create domain=%s uuid=%s lifetime=%u uses=%u result=%s", name, uuid,
-                     life, uses, status_name (st));
+                     life, uses, uffd_shim_status_code_name (st));
     return st;
 }
 
@@ -856,7 +913,7 @@ serve_revoke (UffdShimServer *s, const struct uffd_shim_admin_request *req)
         st = UFFD_SHIM_E_IN_USE;
     else
         st = UFFD_SHIM_OK;
-    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, status_name (st));
+    uffd_shim_audit ("grant-revoke domain=%s result=%s", name, uffd_shim_status_code_name (st));
     if (st == UFFD_SHIM_OK) {
         end_grant (s, req->name, UFFD_SHIM_GRANT_REVOKED, NULL);
         save_or_warn (s);
@@ -1230,6 +1287,8 @@ uffd_shim_server_new (const UffdShimConfig *cfg, int client_fd, int admin_fd, GE
 {
     g_autoptr (UffdShimServer) s = g_new0 (UffdShimServer, 1);
 
+    s->grant_caches = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, grant_cache_free);
+
     s->cfg = cfg;
     s->listen_fd[0] = client_fd;
     s->listen_fd[1] = admin_fd;
@@ -1302,6 +1361,7 @@ uffd_shim_server_free (UffdShimServer *s)
     g_clear_pointer (&s->clients, g_hash_table_unref);
     uffd_shim_backend_facts_free (s->backend_facts);
     uffd_shim_backend_budget_free (s->backend_budget);
+    g_clear_pointer (&s->grant_caches, g_hash_table_unref);
     uffd_shim_grants_free (s->grants);
     g_free (s->state_path);
     g_free (s->state_tmp);

@@ -24,8 +24,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
-#include "privdrop.h"
-#include "seccomp-filter.h"
+#include "isolation.h"
 #include "server.h"
 #include "shim-error.h"
 

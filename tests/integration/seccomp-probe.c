@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Installs the broker's seccomp filter (shim/seccomp.c), then makes one system call named on the command line. */
+/* Installs the broker's seccomp filter (shim/isolation.c), then makes one system call named on the command line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "seccomp-filter.h"
+#include "isolation.h"
 
 /* Usage: seccomp-probe CALL. Prints "survived CALL" and exits 0 if the call
  * returned (whatever its result); a refused call kills the process with

@@ -174,9 +174,13 @@ test_reply (void)
 static void
 test_reason_texts (void)
 {
-    for (int i = 0; i < UFFD_SHIM_STATUS_MAX_; i++)
+    for (int i = 0; i < UFFD_SHIM_STATUS_MAX_; i++) {
         g_assert_cmpstr (uffd_shim_reason_text (i), !=, "unknown reason");
+        g_assert_cmpstr (uffd_shim_status_code_name (i), !=, "unknown");
+    }
     g_assert_cmpstr (uffd_shim_reason_text (9999), ==, "unknown reason");
+    g_assert_cmpstr (uffd_shim_status_code_name (UFFD_SHIM_STATUS_MAX_), ==, "unknown");
+    g_assert_cmpstr (uffd_shim_status_code_name (UFFD_SHIM_E_NOT_MIGRATING), ==, "not-migrating");
 }
 
 int

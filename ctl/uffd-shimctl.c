@@ -25,8 +25,9 @@
 #include "build-config.h"
 #include "config.h"
 #include "doctor.h"
-#include "grants.h"
+#include "facts.h"
 #include "install.h"
+#include "protocol.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2

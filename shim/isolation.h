@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The broker's seccomp allow-list, installed once setup is done. */
-/* (Not named seccomp.h: that would shadow libseccomp's <seccomp.h>.) */
-#ifndef UFFD_SHIM_SECCOMP_FILTER_H
-#define UFFD_SHIM_SECCOMP_FILTER_H
+/* The broker's isolation after setup: privileges dropped, then a seccomp allow-list. */
+#ifndef UFFD_SHIM_ISOLATION_H
+#define UFFD_SHIM_ISOLATION_H
 
 #include <glib.h>
+
+/* Stage 1. Keeps only CAP_SYS_PTRACE, clears the bounding and ambient sets,
+ * sets no-new-privs and makes the process non-dumpable. Without root it only
+ * sets no-new-privs and non-dumpable (tests run the broker unprivileged). */
+gboolean uffd_shim_drop_privileges (GError **error);
 
 typedef enum {
     UFFD_SHIM_SECCOMP_KILL, /* default: a syscall outside the list kills the broker */
@@ -16,8 +20,8 @@ typedef enum {
  * kill). FALSE for any other value. */
 gboolean uffd_shim_seccomp_mode_from_env (UffdShimSeccompMode *mode, GError **error);
 
-/* Installs the allow-list on every thread of the process. Needs
- * no-new-privs (uffd_shim_drop_privileges() sets it). */
+/* Stage 2. Installs the allow-list on every thread of the process. Needs
+ * no-new-privs (stage 1 sets it). */
 gboolean uffd_shim_seccomp_install (UffdShimSeccompMode mode, GError **error);
 
 #endif

@@ -88,7 +88,6 @@ typedef struct {
     gint64 libvirtd_start;     /* unix seconds; 0 unknown */
     /* QEMU */
     GPtrArray *emulators;      /* UffdShimDoctorEmulator: the configured ones that exist */
-    gboolean marker_check;     /* the native-marker check is available */
     /* LSMs */
     int apparmor_enabled;      /* -1 not in the kernel, 0 disabled, 1 enabled */
     int apparmor_broker_loaded;/* -1 unknown, 0 no, 1 yes */

@@ -1,8 +1,46 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The broker's seccomp allow-list, installed once setup is done. */
+/* The broker's isolation after setup: privileges dropped, then a seccomp allow-list. */
 /*
  * Theory of operation
  * -------------------
+ * uffd-shimd starts as root, binds its sockets, loads its state and
+ * installs its signal handlers (uffd-shimd.c). It then isolates itself in
+ * two stages, in this order, and runs only its event loop from then on:
+ *
+ *  1. uffd_shim_drop_privileges(): keep CAP_SYS_PTRACE and nothing else,
+ *     no-new-privs, not dumpable.
+ *  2. uffd_shim_seccomp_install(): the system-call allow-list, on every
+ *     thread. It needs stage 1's no-new-privs.
+ *
+ * Should: open /dev/userfaultfd, read /proc and libvirt's run directory,
+ * write its own state file, talk to its clients, log.
+ * Mustn't: regain a capability (by exec or otherwise), be ptraced or have
+ * its fds taken by another process of uid 0 without CAP_SYS_PTRACE, fork,
+ * exec, mount, change ids, make network sockets or map executable memory.
+ *
+ * Stage 1, privileges
+ * -------------------
+ * What the broker must still do after setup, and what that needs:
+ *  - open /dev/userfaultfd (root:root 0600) for every hand-out: uid 0 as the
+ *    file's owner, no capability;
+ *  - read libvirt's root-owned pid files and status XML, and write its own
+ *    state file: uid 0 as owner, no capability (root-owned files, mode 0600
+ *    or 0644 with the owner bits set, are open to their owner without
+ *    CAP_DAC_OVERRIDE);
+ *  - read /proc/PID/exe of a QEMU running as another uid (a ptrace-mode
+ *    read): CAP_SYS_PTRACE. This is the one capability kept.
+ * So the broker stays uid 0 with an effective/permitted set of just
+ * CAP_SYS_PTRACE, empty inheritable, ambient and bounding sets (nothing it
+ * executes could regain more), PR_SET_NO_NEW_PRIVS, and PR_SET_DUMPABLE 0 so
+ * other processes of uid 0 without CAP_SYS_PTRACE cannot attach to it.
+ * It never writes vm.unprivileged_userfaultfd: without CAP_SYS_ADMIN it could
+ * not, even if it tried.
+ * No-new-privs is also what lets the unprivileged-in-capabilities broker
+ * install its seccomp allow-list, the last setup step (stage 2): from then
+ * on a system call the event loop does not make kills the process.
+ *
+ * Stage 2, system calls
+ * ---------------------
  * After setup (sockets bound, state loaded, capabilities dropped, signal
  * handlers installed) the broker only runs its event loop (server.c). The
  * filter allows exactly the system calls that loop, GLib, libxml2 and glibc
@@ -40,12 +78,14 @@
  * $UFFD_SHIM_SECCOMP=log allows but logs the calls outside the list (for
  * diagnosing a new platform); =off installs nothing.
  */
-#include "seccomp-filter.h"
+#include "isolation.h"
 
 #include <glib.h>
 
+#include <cap-ng.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -54,6 +94,29 @@
 #include <unistd.h>
 
 #include "shim-error.h"
+
+/* ---- stage 1: privileges -------------------------------------------------- */
+
+gboolean
+uffd_shim_drop_privileges (GError **error)
+{
+    if (geteuid () == 0) {
+        capng_clear (CAPNG_SELECT_ALL);
+        if (capng_update (CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_PTRACE) < 0 ||
+            capng_apply (CAPNG_SELECT_ALL) < 0) {
+            g_set_error (error, UFFD_SHIM_ERROR, 0, "cannot drop capabilities");
+            return FALSE;
+        }
+    }
+    if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        g_set_error (error, UFFD_SHIM_ERROR, errno, "prctl: %s",
+                     g_strerror (errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- stage 2: system calls ------------------------------------------------ */
 
 /* Allowed with any arguments. Names a given architecture lacks are skipped. */
 static const char *const allowed[] = {

@@ -15,10 +15,9 @@
 
 #include "admin-client.h"
 #include "build-config.h"
-#include "install.h"
-#if HAVE_NATIVE_MARKER_CHECK
+#include "facts.h"
 #include "hook-policy.h"
-#endif
+#include "install.h"
 
 #define KNOB "vm.unprivileged_userfaultfd"
 #define APPARMOR_BROKER_PROFILE "uffd-shimd"
@@ -358,21 +357,11 @@ uffd_shim_doctor_parse_version (const char *text)
 gint64
 uffd_shim_doctor_parse_starttime (const char *stat_text)
 {
-    const char *p;
-    g_auto (GStrv) fields = NULL;
-    guint64 v;
+    UffdShimProcStat ps;
 
-    /* "pid (comm) state ..."; comm may contain spaces and ")". */
-    if (!stat_text || !(p = strrchr (stat_text, ')')))
+    if (!uffd_shim_parse_proc_stat (stat_text, &ps) || ps.starttime > G_MAXINT64)
         return -1;
-    fields = g_strsplit_set (p + 1, " \n", -1);
-    /* fields[0] is "" (the space after ")"), fields[1] the state (field 3):
-     * field N is fields[N - 2]. */
-    if (g_strv_length (fields) < 21)
-        return -1;
-    if (!g_ascii_string_to_unsigned (fields[20], 10, 0, G_MAXINT64, &v, NULL))
-        return -1;
-    return (gint64) v;
+    return (gint64) ps.starttime;
 }
 
 /* ---- verdicts ----------------------------------------------------------- */
@@ -1106,15 +1095,19 @@ gather_broker (UffdShimDoctorFacts *f, const UffdShimConfig *cfg, const UffdShim
     stat_rooted (o, f->socket_dir, &f->socket_dir_st);
 }
 
+/* Does the regular file @path hold @needle in its first @max bytes? */
 static gboolean
-file_has (const char *path, const char *needle)
+file_has (const char *path, const char *needle, goffset max)
 {
-    g_autofree char *text = NULL;
-    gsize len = 0;
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    gboolean found;
 
-    if (!g_file_get_contents (path, &text, &len, NULL))
+    if (fd < 0)
         return FALSE;
-    return memmem (text, len, needle, strlen (needle)) != NULL;
+    found = fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && uffd_shim_fd_find (fd, needle, max) > 0;
+    close (fd);
+    return found;
 }
 
 /* Start of @pid in unix seconds (0 unknown), and its comm in *name. */
@@ -1157,7 +1150,7 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
         f->hook_regular = S_ISREG (st.st_mode);
         f->hook_executable = f->hook_regular && (st.st_mode & 0111) == 0111;
         f->hook_mtime = st.st_mtime;
-        f->hook_ours = f->hook_regular && file_has (path_r, UFFD_SHIM_HOOK_MARKER);
+        f->hook_ours = f->hook_regular && file_has (path_r, UFFD_SHIM_HOOK_MARKER, UFFD_SHIM_HOOK_BINARY_MAX);
     }
     /* A copy: the same bytes as the binary it was installed from? */
     f->hook_binary = g_strdup (UFFD_SHIM_HOOK_PATH);
@@ -1191,10 +1184,10 @@ gather_hook (UffdShimDoctorFacts *f, const UffdShimDoctorOptions *o)
     for (gsize i = 0; pidfiles[i]; i++) {
         g_autofree char *text = read_rooted (o, pidfiles[i]);
         g_autofree char *name = NULL;
-        guint64 pid;
+        pid_t pid;
         gint64 start;
 
-        if (!text || !g_ascii_string_to_unsigned (g_strstrip (text), 10, 1, G_MAXINT32, &pid, NULL))
+        if (!text || !uffd_shim_parse_pidfile (text, strlen (text), &pid))
             continue;
         start = process_start (o, (gint64) pid, &name);
         /* A stale pid file names no process, or another program. */
@@ -1213,9 +1206,6 @@ gather_qemu (UffdShimDoctorFacts *f, const UffdShimConfig *cfg, const UffdShimDo
     g_autoptr (GPtrArray) paths = g_ptr_array_new ();
     const char *extra = g_getenv ("UFFD_SHIM_DOCTOR_QEMU");
 
-#if HAVE_NATIVE_MARKER_CHECK
-    f->marker_check = TRUE;
-#endif
     for (char **e = cfg->emulators; e && *e; e++)
         g_ptr_array_add (paths, *e);
     if (extra && *extra)
@@ -1237,12 +1227,9 @@ gather_qemu (UffdShimDoctorFacts *f, const UffdShimConfig *cfg, const UffdShimDo
         em->path = g_strdup (path);
         text = run_bounded (argv, o->timeout_ms, &em->timed_out);
         em->version = uffd_shim_doctor_parse_version (text);
-        em->native = -1;
-#if HAVE_NATIVE_MARKER_CHECK
         em->native = (cfg->native_emulators &&
                       g_strv_contains ((const char *const *) cfg->native_emulators, path)) ||
                      uffd_shim_hook_emulator_has_marker (bin);
-#endif
         g_ptr_array_add (f->emulators, em);
     }
 }
