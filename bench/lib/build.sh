@@ -46,7 +46,7 @@ bench_build() {
     fi
     ninja -C "$b" >"$b/bench-ninja.log" 2>&1 || { tail -n 30 "$b/bench-ninja.log" >&2; return 1; }
     export UFFD_BENCH_BUILD=$b
-    export UFFD_SHIMD=$b/shim/uffd-shimd UFFD_SHIMCTL=$b/uffd-shimctl
+    export UFFD_SHIMD=$b/shim/uffd-shimd UFFD_SHIMCTL=$b/ctl/uffd-shimctl
     export UFFD_SHIM_HOOK=$b/hooks/uffd-shim-hook UFFD_SHIM_PRELOAD=$b/shim/libuffd-shim-preload.so
     export UFFD_SHIM_LIB=$b/shim/libuffd-shim.so UFFD_PROBE=$b/tests/uffd-probe
     local f
