@@ -16,7 +16,8 @@
  *
  * Floods. The client socket is open to every local user, so what a
  * connection may cost is decided at accept(), from SO_PEERCRED:
- *  - a uid that is neither the QEMU user nor root can never be served: its
+ *  - a uid that is neither the QEMU user, nor the [backend] user when
+ *    vhost-user back-ends are configured, nor root can never be served: its
  *    connection is answered wrong-uid and closed at once (refuse_now), so
  *    it holds no fd and costs no /proc read;
  *  - at most max_clients client connections are open, a number clamped at
@@ -1180,7 +1181,13 @@ refuse_now (int fd, uint32_t status)
 static gboolean
 admit (UffdShimServer *s, int fd, gboolean admin, const struct ucred *cred)
 {
-    if (admin ? cred->uid != 0 : cred->uid != s->cfg->qemu_uid && cred->uid != 0) {
+    /* A client may be served if it runs as the QEMU user, as the [backend]
+     * user (when back-ends are configured) or as root (refused later, with
+     * its reason); anyone else never is. */
+    if (admin ? cred->uid != 0
+              : cred->uid != s->cfg->qemu_uid && cred->uid != 0 &&
+                    !(s->backend_facts && s->cfg->backend_uid != (uid_t) -1 &&
+                      cred->uid == s->cfg->backend_uid)) {
         const char *reason = admin ? "not-root" : "wrong-uid";
 
         s->denied++;
