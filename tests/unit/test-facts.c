@@ -199,7 +199,7 @@ test_fd_find (void)
     g_assert_cmpint (uffd_shim_fd_find (fd, needle, 2 * mib), ==, 1);
     close (fd);
     /* Bounded: a file longer than @max is not searched to its end. */
-    fd = scratch (2 * mib + 10, needle, 2 * mib);
+    fd = scratch (2 * mib + n, needle, 2 * mib);
     g_assert_cmpint (uffd_shim_fd_find (fd, needle, 2 * mib), ==, 0);
     close (fd);
     g_assert_cmpint (uffd_shim_fd_find (-1, needle, 100), ==, -EBADF);
