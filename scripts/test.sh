@@ -102,6 +102,13 @@ if [ "${UFFD_SHIM_SANITIZE:-$([ $# -eq 0 ] && echo 1 || echo 0)}" = 1 ]; then
     # library; 'load' and 'deb' measure what ASan changes (RSS, time).
     mapfile -t san_tests < <(meson test -C "$san" --list --suite unit --suite integration --suite fuzz 2>/dev/null | grep ' / ' |
       sed 's|^.* / ||' | grep -vxE 'install|load|deb')
+    # Tests are named here, so a name must be unique across suites (meson
+    # 1.0 runs every test of that name and then fails on the duplicate).
+    dups=$(printf '%s\n' "${san_tests[@]}" | sort | uniq -d)
+    if [ -n "$dups" ]; then
+      echo "test names used in more than one suite: $dups"
+      san_extra_failed=$((san_extra_failed + 1)); rc=1
+    fi
     # verify_asan_link_order=0: the (uninstrumented) preload is LD_PRELOADed
     # into the instrumented probe, ahead of libasan.
     # The broker's filter would kill the sanitizers' own helpers (leak check
