@@ -56,6 +56,7 @@ struct UffdShimBackendFactsCtx {
 };
 
 /* Reads up to @cap - 1 bytes of a small /proc file; NUL-terminated. */
+/* #syscalls: open openat read close */
 static gssize
 read_small (const char *path, char *buf, gsize cap)
 {
@@ -114,6 +115,7 @@ uffd_shim_backend_facts_free (UffdShimBackendFactsCtx *ctx)
 /* The socket inodes among @pid's open files (at most UFFD_SHIM_BACKEND_FDS_MAX
  * looked at), appended to @out (guint64). FALSE if /proc/PID/fdinfo cannot
  * be read (the process is gone, or the broker may not look). */
+/* #syscalls: openat fstat newfstatat getdents64 close (opendir, readdir) */
 static gboolean
 proc_sockets (UffdShimBackendFactsCtx *ctx, pid_t pid, GArray *out)
 {
@@ -145,6 +147,7 @@ proc_sockets (UffdShimBackendFactsCtx *ctx, pid_t pid, GArray *out)
 
 /* sock_diag of the AF_UNIX socket @ino; FALSE if it is no such socket (in
  * this network namespace) or the kernel does not answer. */
+/* #syscalls: sendto recvfrom (recv) */
 static gboolean
 unix_diag (UffdShimBackendFactsCtx *ctx, guint64 ino, UffdShimUnixSock *out)
 {
@@ -191,6 +194,7 @@ unix_diag (UffdShimBackendFactsCtx *ctx, guint64 ino, UffdShimUnixSock *out)
 }
 
 /* A root-owned, not group/world-writable regular file of @dir, whole. */
+/* #syscalls: open openat fstat newfstatat statx pread64 close */
 static char *
 read_root_file (const char *dir, const char *name, const char *suffix, gsize *len)
 {
@@ -280,6 +284,7 @@ typedef struct {
  * Does domain @g (QEMU @qemu, status XML @xml) have a vhost-user socket the
  * peer listens on? Fills @socket with its path.
  */
+/* #syscalls: stat newfstatat statx */
 static gboolean
 grant_matches (const char *xml, gsize len, GArray *listening, char socket[108])
 {
@@ -304,6 +309,8 @@ grant_matches (const char *xml, gsize len, GArray *listening, char socket[108])
     return FALSE;
 }
 
+/* #syscalls: openat fstat newfstatat getdents64 close (g_dir_open of the run directory) */
+/* #syscalls: lstat newfstatat statx (of each NAME.xml) */
 void
 uffd_shim_backend_gather (UffdShimBackendFactsCtx *ctx, const UffdShimConfig *cfg,
                           UffdShimGrants *grants, const UffdShimPeer *peer,
@@ -392,6 +399,7 @@ uffd_shim_backend_gather (UffdShimBackendFactsCtx *ctx, const UffdShimConfig *cf
     }
 }
 
+/* #syscalls: stat newfstatat statx */
 GArray *
 uffd_shim_backend_executable_ids (const UffdShimConfig *cfg)
 {

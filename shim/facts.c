@@ -68,6 +68,7 @@ uffd_shim_parse_proc_stat (const char *text, UffdShimProcStat *out)
     return TRUE;
 }
 
+/* #syscalls: pidfd_open */
 int
 uffd_shim_pidfd_open (pid_t pid)
 {
@@ -92,6 +93,7 @@ uffd_shim_parse_pidfile (const char *buf, gsize len, pid_t *pid)
     return TRUE;
 }
 
+/* #syscalls: fcntl */
 int
 uffd_shim_pidfile_lock_owner (int fd, pid_t *owner)
 {
@@ -138,6 +140,7 @@ uffd_shim_uuid_parse (const char *text, guint8 *uuid)
 }
 
 /* Reads up to @len bytes (fewer only at the end of the file); -1 on error. */
+/* #syscalls: read */
 static gssize
 read_full (int fd, guint8 *buf, gsize len)
 {

@@ -56,23 +56,18 @@
  * never forks, execs, ptraces, mounts, changes ids or makes network sockets,
  * and it cannot map executable memory after setup.
  *
- * What the loop needs, by group:
- *  - clients: accept4, recvmsg, sendmsg, sendto (send), getsockopt
- *    (SO_PEERCRED, SO_PEERPIDFD), shutdown (of a refused connection),
- *    pidfd_open, poll/ppoll, close;
- *  - facts: openat/open of /proc/PID/{status,stat}, /dev/userfaultfd,
- *    libvirt's NAME.pid and NAME.xml; read, pread64, fstat/newfstatat/stat,
- *    readlink(at) of /proc/PID/exe, fcntl (F_GETLK);
- *  - the state file (server.c, save_state): openat(O_CREAT), write, close,
- *    rename, unlink (it is not fsync()ed: see there);
- *  - logging: write to stderr; syslog() and sd_notify: socket (AF_UNIX only),
- *    connect, sendto;
- *  - GLib's loop and memory: eventfd2, futex, brk, mmap and mprotect (never
- *    with PROT_EXEC), munmap, mremap, madvise, clock_gettime, getpid/gettid,
- *    rt_sigprocmask, rt_sigaction, rt_sigreturn (the SIGTERM/SIGINT handler),
- *    tgkill of itself (abort()), exit, exit_group; and what GLib's worker
- *    thread does when it starts (rseq, set_robust_list, prctl(PR_SET_NAME)),
- *    since it may still be starting when the filter is installed.
+ * What the loop needs is declared beside the code that makes each call, in
+ * "#syscalls" comments (passt's convention): the
+ * clients (server.c, peer.c), the facts (peer.c, facts.c,
+ * libvirt-record.c, backend-facts.c), the state file (server.c,
+ * save_state), logging and readiness (log.c, listener.c), and what GLib's
+ * main loop and glibc do on the broker's behalf (uffd-shimd.c, where the
+ * loop is set up), including the start of GLib's worker thread, which may
+ * still be running when the filter is installed. Several names are one
+ * call on different architectures or C libraries (open/openat,
+ * stat/newfstatat/statx, rename/renameat/renameat2, poll/ppoll).
+ * tests/unit/test-syscalls.sh fails when a name is allowed below but
+ * declared nowhere, or declared but not allowed.
  * Threads: the filter is synchronised to all threads (TSYNC), including
  * GLib's worker thread that delivers signals.
  * $UFFD_SHIM_SECCOMP=log allows but logs the calls outside the list (for

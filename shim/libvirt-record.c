@@ -34,6 +34,7 @@
 #include "grants.h"
 #include "shim-error.h"
 
+/* #syscalls: open openat fstat newfstatat statx close */
 static int
 open_root_file (const char *run_dir, const char *name, const char *suffix, struct stat *st,
                 GError **error)
@@ -56,6 +57,7 @@ open_root_file (const char *run_dir, const char *name, const char *suffix, struc
     return fd;
 }
 
+/* #syscalls: pread64 close */
 gboolean
 uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name, UffdShimLibvirtRecord *rec,
                                 GError **error)
@@ -155,6 +157,7 @@ out:
     return ok;
 }
 
+/* #syscalls: pread64 */
 static gboolean
 read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name,
                 UffdShimLibvirtRecord *rec, GError **error)

@@ -166,6 +166,7 @@ uffd_shim_listen_systemd (const char *client_path, const char *admin_path, int *
     return TRUE;
 }
 
+/* #syscalls: socket sendto close */
 void
 uffd_shim_notify (const char *state)
 {

@@ -99,6 +99,9 @@ write_journal (GLogLevelFlags level, const GLogField *fields, gsize n, const cha
     return g_log_writer_journald (level, all, k, NULL);
 }
 
+/* #syscalls: write (standard error) */
+/* #syscalls: socket connect sendto getpid close (syslog, which reconnects when it must) */
+/* #syscalls: socket sendmsg (GLib's journald writer) */
 static GLogWriterOutput
 writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
 {

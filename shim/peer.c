@@ -122,6 +122,7 @@ uffd_shim_parse_proc_tracer (const char *status, pid_t *out)
 
 /* Reads /proc/PID/WHAT into @buf, and the file's owner into *owner if not
  * NULL; 0 or an errno. */
+/* #syscalls: open openat read close fstat newfstatat statx */
 static int
 read_proc (pid_t pid, const char *what, char *buf, gsize cap, uid_t *owner)
 {
@@ -165,6 +166,7 @@ uffd_shim_proc_starttime (pid_t pid)
  * before its files are closed. */
 #define PROC_PF_EXITING 0x4u
 
+/* #syscalls: open openat read close */
 int
 uffd_shim_proc_alive (pid_t pid, guint64 starttime)
 {
@@ -210,6 +212,7 @@ read_exposure (pid_t pid, char *buf, gsize cap, gboolean *dumpable, pid_t *trace
 }
 
 /* A pidfd for the peer of @sock, or -errno. */
+/* #syscalls: getsockopt (SO_PEERPIDFD) */
 static int
 peer_pidfd (int sock, pid_t pid)
 {
@@ -243,6 +246,7 @@ fail (GError **error, int err, const char *fmt, ...)
     return FALSE;
 }
 
+/* #syscalls: getsockopt (SO_PEERCRED) readlink readlinkat stat newfstatat statx */
 gboolean
 uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 {
@@ -287,6 +291,7 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     return TRUE;
 }
 
+/* #syscalls: poll ppoll (of the pidfd) */
 int
 uffd_shim_peer_recheck (const UffdShimPeer *p)
 {
@@ -311,6 +316,7 @@ uffd_shim_peer_recheck (const UffdShimPeer *p)
     return UFFD_SHIM_OK;
 }
 
+/* #syscalls: close */
 void
 uffd_shim_peer_clear (UffdShimPeer *p)
 {

@@ -257,6 +257,7 @@ client_drop (Client *c, const char *why)
  * after a host crash (an older version, or nothing) is never used. On
  * tmpfs (/run/uffd-shim, the default) there is nothing to sync anyway.
  */
+/* #syscalls: unlink unlinkat open openat write close rename renameat renameat2 */
 static gboolean
 save_state (UffdShimServer *s, GError **error)
 {
@@ -503,6 +504,7 @@ on_tick (gpointer data)
 
 /* ---- replies ------------------------------------------------------------- */
 
+/* #syscalls: sendmsg sendto (send) */
 static gboolean
 send_reply (int fd, guint16 version, uint32_t status, uint32_t count, int pass_fd)
 {
@@ -576,6 +578,7 @@ find_grant_for_pid (UffdShimServer *s, pid_t pid)
     return NULL;
 }
 
+/* #syscalls: stat newfstatat statx */
 static GArray *
 emulator_ids (const UffdShimConfig *cfg)
 {
@@ -601,6 +604,8 @@ emulator_ids (const UffdShimConfig *cfg)
  * back-end budget, never its uses. Its hints are ignored: LAST or HOLD
  * from a back-end must not end its QEMU's grant.
  */
+/* #syscalls: fstat newfstatat statx (the connection's inode) */
+/* #syscalls: open openat close (DEVICE_PATH) */
 static void
 serve_backend (Client *c, UffdShimPeer *peer, gint64 now)
 {
@@ -698,6 +703,7 @@ bound_grant (UffdShimServer *s, const UffdShimPeer *peer)
  * (compared with the one recorded at binding), and the status XML (still
  * this pid, this UUID, still an incoming migration).
  */
+/* #syscalls: open openat close (DEVICE_PATH) */
 static void
 serve_get_device (Client *c, const struct uffd_shim_request *req)
 {
@@ -826,6 +832,7 @@ serve_list (Client *c, guint32 flags)
     }
 }
 
+/* #syscalls: getpid */
 static void
 serve_status (Client *c)
 {
@@ -1023,6 +1030,7 @@ keep_holder (Client *c)
 
 /* Reads and serves @c's request. FALSE if it has not arrived yet; TRUE if
  * the client was served or dropped (and freed). */
+/* #syscalls: recvmsg close (fds a client sent) */
 static gboolean
 client_serve (Client *c)
 {
@@ -1158,6 +1166,7 @@ accept_pause (UffdShimServer *s, int err)
  * which would make the peer's first recv() see a reset instead of the
  * reply. What had arrived is read (any fds it carries are discarded by the
  * kernel: there is no room for them), so the reply is in its version. */
+/* #syscalls: shutdown recvmsg close */
 static void
 refuse_now (int fd, uint32_t status)
 {
@@ -1226,6 +1235,7 @@ admit (UffdShimServer *s, int fd, gboolean admin, const struct ucred *cred)
     return TRUE;
 }
 
+/* #syscalls: accept4 getsockopt (SO_PEERCRED) readlink readlinkat (deny record) close */
 static gboolean
 on_accept (int lfd, GIOCondition cond, gpointer data)
 {

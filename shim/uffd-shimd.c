@@ -44,6 +44,7 @@ on_signal (gpointer loop)
     return G_SOURCE_CONTINUE;
 }
 
+/* #syscalls: open openat fstat newfstatat statx read close (the file; no user lookup) */
 static gboolean
 on_hup (gpointer data)
 {
@@ -189,6 +190,15 @@ main (int argc, char **argv)
         g_warning ("%s", error->message);
         return 1;
     }
+    /* What GLib's main loop and glibc do for the broker from here on:
+     * #syscalls: poll ppoll read write eventfd2 futex (the loop and its wake-ups)
+     * #syscalls: clock_gettime clock_nanosleep gettimeofday time (timeouts, log times)
+     * #syscalls: brk mmap mprotect munmap mremap madvise (malloc, never PROT_EXEC)
+     * #syscalls: rt_sigprocmask rt_sigaction rt_sigreturn restart_syscall (g_unix_signal_add)
+     * #syscalls: getpid gettid tgkill (abort, of g_error and failed assertions)
+     * #syscalls: lseek getuid geteuid getrandom sched_yield (glibc and GLib paths the test suites do not reach)
+     * #syscalls: exit exit_group
+     * #syscalls: rseq set_robust_list prctl (GLib's worker thread starting, PR_SET_NAME) */
     loop = g_main_loop_new (NULL, FALSE);
     srv = uffd_shim_server_new (&cfg, client_fd, admin_fd, &error);
     if (!srv) {
