@@ -41,6 +41,7 @@ BENCH_PART=evacuate
 trap 'exit 130' INT TERM HUP   # the EXIT trap (common.sh) cleans up
 . "$BENCH_REPO/tests/e2e/lib/hosts.sh"
 . "$BENCH_REPO/tests/e2e/lib/shim.sh"
+. "$here/lib/hosts.sh"
 
 PAIRS=${BENCH_EVACUATE_PAIRS:-1}
 usage() { echo "usage: $0 [-n PAIRS] OUTDIR" >&2; exit 2; }
@@ -62,33 +63,8 @@ WARMUP=${BENCH_EVACUATE_WARMUP:-1}
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32)
 MEM_MIB=128
 
-[ "$(id -u)" = 0 ] || { bench_log "needs root"; exit 1; }
-why=$(e2e_missing_env)
-[ -z "$why" ] || { bench_log "cannot run: $why"; exit 1; }
-[ -c /dev/userfaultfd ] || { bench_log "needs /dev/userfaultfd (Linux >= 6.1)"; exit 1; }
-bench_knob_zero || exit 1
-bench_build && bench_install || exit 1
-
 D=$OUT/evacuate
-mkdir -p "$D"
-rm -f "$D"/*
-on_exit e2e_cleanup
-e2e_init || exit 1
-DUMPS=$E2E_BASE/dumps
-mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
-
-bench_log "starting hosts src, dstp, dsts"
-for h in src dstp dsts; do
-    host_up "$h" || { bench_log "host_up $h failed"; exit 1; }
-done
-e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$D/guest-build.log" || exit 1
-IMG=$E2E_BASE/images/guest.img
-shim_install || { bench_log "no installed uffd-shim in $SHIM_PREFIX"; exit 1; }
-shim_config "[grants]" "lifetime=600"
-shim_start_broker dsts || { bench_log "the broker does not start in dsts"; exit 1; }
-on_exit shim_stop_broker
-shim_hook_install dsts >"$D/hook-install.log" 2>&1 ||
-    { cat "$D/hook-install.log" >&2; exit 1; }
+bench_hosts_up
 
 # start_guests DOM...: every guest created on src (each with a copy of the
 # image: QEMU locks its disk), then each printing progress.
@@ -134,22 +110,6 @@ job_stat() {
         src && /event .job-completed. for domain/ { blk = (substr($0, length($0) - length(d) + 1) == d); next }
         blk && /^\t/ { sub(/^\t/, ""); n = index($0, ": "); if (substr($0, 1, n - 1) == k) { print substr($0, n + 2); exit } next }
         { blk = 0 }' "$1"
-}
-
-# memcheck_on HOST DOM: the guest runs there without DMA error and its RAM
-# dump passes memcheck.py (as in bench/libvirt.sh).
-memcheck_on() {
-    local dump=$DUMPS/$2.mem log rc
-    log=$(host_serial_log "$1" "$2")
-    guest_running "$1" "$2" || { echo "not running on $1"; return 1; }
-    if grep -qE "^DMA-(ERR|BAD)" "$log"; then grep -E '^DMA-' "$log" | head -n 1; return 1; fi
-    host_virsh "$1" suspend "$2" >/dev/null &&
-        host_virsh "$1" qemu-monitor-command "$2" --hmp "pmemsave 0 $((MEM_MIB << 20)) \"$dump\"" >/dev/null &&
-        python3 "$TESTS_DIR/guest/memcheck.py" "$dump" >"$D/$2.memcheck" 2>&1
-    rc=$?
-    rm -f "$dump"
-    [ $rc = 0 ] && echo ok || { echo "memcheck: $(tail -n 1 "$D/$2.memcheck" 2>/dev/null)"; }
-    return $rc
 }
 
 # evacuate ARM N TAG [warmup]: N fresh guests, migrated at once; one JSON

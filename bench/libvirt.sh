@@ -40,6 +40,7 @@ trap 'exit 130' INT TERM HUP   # the EXIT trap (common.sh) cleans up
 E2E_LIBVIRTD_LOG_FILTERS="1:util.command"
 . "$BENCH_REPO/tests/e2e/lib/hosts.sh"
 . "$BENCH_REPO/tests/e2e/lib/shim.sh"
+. "$here/lib/hosts.sh"
 
 N=${BENCH_N:-4}
 ITER=200
@@ -58,34 +59,10 @@ case $N$ITER in *[!0-9]*) usage ;; esac
 OUT=$(mkdir -p "$1" && cd "$1" && pwd) || exit 1
 WARMUP=${BENCH_LIBVIRT_WARMUP:-1}
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32)
-
-[ "$(id -u)" = 0 ] || { bench_log "needs root"; exit 1; }
-why=$(e2e_missing_env)
-[ -z "$why" ] || { bench_log "cannot run: $why"; exit 1; }
-[ -c /dev/userfaultfd ] || { bench_log "needs /dev/userfaultfd (Linux >= 6.1)"; exit 1; }
-bench_knob_zero || exit 1
-bench_build && bench_install || exit 1
+MEM_MIB=128
 
 D=$OUT/libvirt
-mkdir -p "$D"
-rm -f "$D"/*
-on_exit e2e_cleanup
-e2e_init || exit 1
-DUMPS=$E2E_BASE/dumps
-mkdir -p "$DUMPS" && chmod 1777 "$DUMPS"
-
-bench_log "starting hosts src, dstp, dsts"
-for h in src dstp dsts; do
-    host_up "$h" || { bench_log "host_up $h failed"; exit 1; }
-done
-e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$D/guest-build.log" || exit 1
-IMG=$E2E_BASE/images/guest.img
-shim_install || { bench_log "no installed uffd-shim in $SHIM_PREFIX"; exit 1; }
-shim_config "[grants]" "lifetime=600"
-shim_start_broker dsts || { bench_log "the broker does not start in dsts"; exit 1; }
-on_exit shim_stop_broker
-shim_hook_install dsts >"$D/hook-install.log" 2>&1 ||
-    { cat "$D/hook-install.log" >&2; exit 1; }
+bench_hosts_up
 HOOK_INSTALLED=$(host_root dsts)/etc/libvirt/hooks/qemu.d/50-uffd-shim
 [ -x "$HOOK_INSTALLED" ] || { bench_log "no hook installed in dsts"; exit 1; }
 LVLOG=$(host_dir dsts)/log/libvirtd.log
@@ -96,22 +73,6 @@ migrate_rec() {
     migrate "$@" "${PC[@]}"
     printf '%s %s %s\n' "$E2E_MIGRATE_RC" "$E2E_MIGRATE_SECONDS" "$E2E_MIGRATE_POSTCOPY" >"$D/$3.rec"
     cp "$E2E_MIGRATE_LOG" "$D/$3.migrate.log" 2>/dev/null
-}
-
-# memcheck_on HOST DOM: the guest runs there without DMA error and its RAM
-# dump passes memcheck.py (the check of tests/e2e/test-e2e-postcopy.sh).
-memcheck_on() {
-    local dump=$DUMPS/$2.mem log rc
-    log=$(host_serial_log "$1" "$2")
-    guest_running "$1" "$2" || { echo "not running on $1"; return 1; }
-    if grep -qE "^DMA-(ERR|BAD)" "$log"; then grep -E '^DMA-' "$log" | head -n 1; return 1; fi
-    host_virsh "$1" suspend "$2" >/dev/null &&
-        host_virsh "$1" qemu-monitor-command "$2" --hmp "pmemsave 0 134217728 \"$dump\"" >/dev/null &&
-        python3 "$TESTS_DIR/guest/memcheck.py" "$dump" >"$D/$2.memcheck" 2>&1
-    rc=$?
-    rm -f "$dump"
-    [ $rc = 0 ] && echo ok || { echo "memcheck: $(tail -n 1 "$D/$2.memcheck" 2>/dev/null)"; }
-    return $rc
 }
 
 # one_run ARM TAG [warmup]: one fresh guest, one migration, one JSON line.
