@@ -25,8 +25,9 @@
 # Environment:
 #   UFFD_QEMU_CACHE      cache directory (default /var/cache/uffd-shim); a
 #                        build is kept in CACHE/qemu-SERIES-HASH, HASH
-#                        covering the series, this script and the options
-#                        below, and reused when present. Empty: no cache.
+#                        covering the series, this script, lib.sh and the
+#                        options below, and reused when present. Empty: no
+#                        cache.
 #   UFFD_QEMU_BROKER     broker socket compiled in (default
 #                        /run/uffd-shim/uffd.sock)
 #   UFFD_QEMU_SUITE      Debian suite of the source package
@@ -45,25 +46,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 PROG=qemu-patches/build.sh
 MARKER=uffd-shim-native-broker-v1
+. "$HERE/lib.sh"
 
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-say() { echo "$PROG: $*" >&2; }
 usage() { sed -n '4,12p' "$SELF" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -eq 2 ] || usage
 SERIES=$1
 OUTDIR=$2
-case $SERIES in
-7.2)
-    SUITE=${UFFD_QEMU_SUITE:-bookworm}
-    VERSION_RE='^1:7\.2\+dfsg-'
-    ;;
-10.x)
-    SUITE=${UFFD_QEMU_SUITE:-trixie}
-    VERSION_RE='^1:10\.0\.[0-9]+\+ds-'
-    ;;
-*) usage ;;
-esac
+qemu_series "$SERIES" || usage
 PATCHDIR=$HERE/$SERIES
 BROKER=${UFFD_QEMU_BROKER:-/run/uffd-shim/uffd.sock}
 CACHE=${UFFD_QEMU_CACHE-/var/cache/uffd-shim}
@@ -71,15 +61,14 @@ JOBS=${UFFD_QEMU_JOBS:-$(nproc)}
 [ "$(id -u)" = 0 ] || [ "${UFFD_QEMU_NO_DEPS:-0}" = 1 ] ||
     die "run as root (apt-get), or set UFFD_QEMU_NO_DEPS=1 with the dependencies installed"
 case $BROKER in /*) ;; *) die "UFFD_QEMU_BROKER must be an absolute path" ;; esac
-mapfile -t PATCHES < <(find "$PATCHDIR" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
-                       ! -name '0000-*' | LC_ALL=C sort)
+find_patches "$PATCHDIR"
 [ ${#PATCHES[@]} -gt 0 ] || [ -n "${UFFD_QEMU_SOURCE:-}" ] || die "no patches in $PATCHDIR"
 
 T0=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - T0 ))s"; }
 
 # --- cache -----------------------------------------------------------------
-KEY=$( { cat ${PATCHES[@]+"${PATCHES[@]}"} "$SELF"; echo "$SERIES $SUITE $BROKER"; } | sha256sum | cut -c1-16)
+KEY=$( { cat ${PATCHES[@]+"${PATCHES[@]}"} "$SELF" "$HERE/lib.sh"; echo "$SERIES $SUITE $BROKER"; } | sha256sum | cut -c1-16)
 CACHED=
 if [ -n "$CACHE" ] && [ -z "${UFFD_QEMU_SOURCE:-}" ]; then
     CACHED=$CACHE/qemu-$SERIES-$KEY
@@ -118,89 +107,10 @@ DEPS=(gcc make pkg-config ninja-build python3 python3-venv dpkg-dev git ca-certi
 if [ "$SERIES" = 7.2 ]; then
     DEPS+=(meson)
 fi
-if [ "${UFFD_QEMU_NO_DEPS:-0}" != 1 ]; then
-    missing=()
-    for p in "${DEPS[@]}"; do
-        dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
-            missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing build dependencies: ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y \
-            --no-install-recommends "${missing[@]}" >&2
-    fi
-fi
+install_deps "${DEPS[@]}"
 
 # --- work directory ----------------------------------------------------------
-if [ -n "${UFFD_QEMU_WORKDIR:-}" ]; then
-    WORK=$UFFD_QEMU_WORKDIR
-    mkdir -p "$WORK"
-else
-    WORK=$(mktemp -d /var/tmp/uffd-shim-qemu.XXXXXX)
-    # Removed after a success; kept (and named) after a failure, for its logs.
-    if [ "${UFFD_QEMU_KEEP:-0}" != 1 ]; then
-        trap 'if [ "${DONE:-0}" = 1 ]; then rm -rf "$WORK"; else say "work directory kept: $WORK"; fi' EXIT
-    fi
-fi
-WORK=$(cd "$WORK" && pwd)
-
-# A private apt configuration: deb-src entries (and bookworm-backports for a
-# recent meson) live only in $WORK/apt, never in /etc/apt.
-APT_DIR=$WORK/apt
-APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/parts"
-          -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache::pkgcache="
-          -o "Dir::Cache::srcpkgcache=" -o "Dir::Cache::Archives=$APT_DIR/archives"
-          -o "APT::Sandbox::User=root" -o "Acquire::Languages=none")
-apt_private() {
-    mkdir -p "$APT_DIR/parts" "$APT_DIR/lists/partial" "$APT_DIR/archives/partial"
-    local mirror=${UFFD_QEMU_MIRROR:-http://deb.debian.org/debian}
-    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    {
-        echo "deb-src [signed-by=$keyring] $mirror $SUITE main"
-        if [ "$SERIES" = 10.x ]; then
-            echo "deb [signed-by=$keyring] $mirror bookworm-backports main"
-        fi
-    } > "$APT_DIR/sources.list"
-    apt-get "${APT_OPTS[@]}" -q update >&2
-}
-
-# QEMU 10 needs meson >= 1.5; Debian 12 has 1.0.1. Unpack the backport's
-# meson (architecture all, pure Python) into the work directory instead of
-# replacing the host's meson.
-setup_meson() {
-    local ver
-    ver=$(meson --version 2>/dev/null || echo 0)
-    if dpkg --compare-versions "$ver" ge 1.5.0; then
-        return 0
-    fi
-    say "meson $ver is too old for QEMU 10: using bookworm-backports' meson from the work directory"
-    ( cd "$APT_DIR/archives" && apt-get "${APT_OPTS[@]}" -q download meson/bookworm-backports >&2 )
-    dpkg-deb -x "$APT_DIR"/archives/meson_*.deb "$WORK/meson"
-    export PYTHONPATH=$WORK/meson/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHONPATH}
-    export PATH=$WORK/meson/usr/bin:$PATH
-    ver=$(meson --version)
-    dpkg --compare-versions "$ver" ge 1.5.0 || die "meson $ver from bookworm-backports is too old"
-}
-
-fetch_and_patch() {
-    local ver dir p
-    apt_private
-    ver=$(apt-cache "${APT_OPTS[@]}" showsrc qemu 2>/dev/null |
-          sed -n 's/^Version: //p' | grep -E "$VERSION_RE" | sort -V | tail -n 1)
-    [ -n "$ver" ] || die "no qemu source package matching $VERSION_RE in $SUITE"
-    say "fetching qemu $ver from $SUITE"
-    mkdir -p "$WORK/src"
-    ( cd "$WORK/src" && apt-get "${APT_OPTS[@]}" -q source "qemu=$ver" >&2 )
-    dir=$(find "$WORK/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*' | head -n 1)
-    [ -n "$dir" ] || die "apt-get source left no qemu-* directory"
-    SRC=$dir
-    SRC_VERSION=$ver
-    for p in "${PATCHES[@]}"; do
-        say "applying $(basename "$p")"
-        ( cd "$SRC" && git apply --verbose "$p" >&2 ) ||
-            die "$(basename "$p") does not apply to qemu $ver: the series needs a refresh"
-    done
-}
+make_workdir qemu
 
 if [ -n "${UFFD_QEMU_SOURCE:-}" ]; then
     SRC=$(cd "$UFFD_QEMU_SOURCE" && pwd)
@@ -209,11 +119,10 @@ if [ -n "${UFFD_QEMU_SOURCE:-}" ]; then
         apt_private
     fi
 else
+    apt_private
     fetch_and_patch
 fi
-if [ "$SERIES" = 10.x ]; then
-    setup_meson
-fi
+setup_meson
 T_FETCH=$(elapsed)
 
 # --- configure -----------------------------------------------------------------
@@ -271,13 +180,7 @@ install -m 0755 "$BIN" "$STAGE/bin/qemu-system-x86_64"
     echo "time: fetch+patch $T_FETCH, configure done at $T_CONF, build done at $T_BUILD"
 } > "$STAGE/BUILD-INFO"
 install_out "$STAGE"
-if [ -n "$CACHED" ]; then
-    mkdir -p "$CACHE"
-    tmp=$(mktemp -d "$CACHE/.qemu-$SERIES.XXXXXX")
-    cp -a "$STAGE/." "$tmp/"
-    rm -rf "$CACHED"
-    mv "$tmp" "$CACHED" && say "cached the build in $CACHED"
-fi
+[ -z "$CACHED" ] || cache_store "$STAGE" "$CACHED" "qemu-$SERIES"
 DONE=1
 say "installed $OUTDIR/bin/qemu-system-x86_64 (total $(elapsed): fetch+patch $T_FETCH," \
     "configure at $T_CONF, build at $T_BUILD)"
