@@ -34,6 +34,7 @@ tap_on_fail 'for f in "$WORK/rc" "$WORK/out" "$WORK/err"; do
 write_config() {
     BROKER_EMULATORS=$EMULATOR write_broker_config "$1" "${3:-}" "[hook]" "preload = $PRELOAD" "${2:-}"
 }
+# shellcheck disable=SC2034  # read by the eval'd checks
 ADMIN=$WORK/run/admin.sock
 
 # domain_xml NAME UUID [METADATA-INNER [EXTRA-ELEMENTS]]
