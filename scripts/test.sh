@@ -99,10 +99,10 @@ if [ "${UFFD_SHIM_SANITIZE:-$([ $# -eq 0 ] && echo 1 || echo 0)}" = 1 ]; then
   if { [ -d "$san" ] || meson setup "$san" -Db_sanitize=address,undefined -Db_lundef=false \
          >"$top/meson-setup-asan.log" 2>&1; } && ninja -C "$san"; then
     rm -rf "$reports" && mkdir -m 1777 -p "$reports"
-    # Not here: 'install' links an uninstrumented program against the
+    # Not here: 'meson-install' links an uninstrumented program against the
     # library; 'load' and 'deb' measure what ASan changes (RSS, time).
     mapfile -t san_tests < <(meson test -C "$san" --list --suite unit --suite integration --suite fuzz 2>/dev/null | grep ' / ' |
-      sed 's|^.* / ||' | grep -vxE 'install|load|deb')
+      sed 's|^.* / ||' | grep -vxE 'meson-install|load|deb')
     # Tests are named here, so a name must be unique across suites (meson
     # 1.0 runs every test of that name and then fails on the duplicate).
     dups=$(printf '%s\n' "${san_tests[@]}" | sort | uniq -d)
