@@ -11,7 +11,8 @@ pkgs=(
   # the Linux test guest (tests/guest/linux): gcc -static needs libc.a
   libc6-dev
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
-  # the 'newer' suite's libvirt 11.x / QEMU 10.x root (tests/newer/setup-root.sh)
+  # the 'newer' suite's libvirt 11.x / QEMU 10.x root
+  # (tests/newer-stack/setup-root.sh)
   debootstrap
   # tests of lsm/ (checkmodule, semodule_link/_expand, sesearch: tools only,
   # no SELinux is enabled by them) and of debian/ and rpm/

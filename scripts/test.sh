@@ -57,9 +57,10 @@ if [ "$(id -u)" = 0 ] && [ -z "${UFFD_SHIM_TEST_QSD:-}" ] && [ "${UFFD_SHIM_BUIL
     native_failed=$((native_failed + 1))
   fi
 fi
-# The newer stack for the 'newer' suite (tests/newer): a Debian 12 root with
-# libvirt 11.x and QEMU 10.x from bookworm-backports (tests/newer/setup-root.sh,
-# cached in /var/cache/uffd-shim, about 1.5 minutes the first time) and the
+# The newer stack for the 'newer' suite (tests/newer-stack): a Debian 12
+# root with libvirt 11.x and QEMU 10.x from bookworm-backports
+# (tests/newer-stack/setup-root.sh, cached in /var/cache/uffd-shim, keyed
+# by that script's commands, about 1.5 minutes the first time) and the
 # patched QEMU 10.x (qemu-patches/build.sh 10.x, cached likewise, about 9
 # minutes the first time), unless UFFD_SHIM_NEWER_ROOT or
 # UFFD_SHIM_NATIVE_QEMU10 name them, or UFFD_SHIM_NEWER=0 (the suite then
@@ -67,7 +68,7 @@ fi
 if [ "$(id -u)" = 0 ] && [ "${UFFD_SHIM_NEWER:-1}" = 1 ]; then
   if [ -z "${UFFD_SHIM_NEWER_ROOT:-}" ]; then
     echo "setting up the libvirt 11.x / QEMU 10.x root (log: $top/newer-root.log)"
-    if newer_root=$(bash tests/newer/setup-root.sh 2>"$top/newer-root.log" | tail -n 1) &&
+    if newer_root=$(bash tests/newer-stack/setup-root.sh 2>"$top/newer-root.log" | tail -n 1) &&
         [ -n "$newer_root" ]; then
       export UFFD_SHIM_NEWER_ROOT=$newer_root
       tail -n 6 "$top/newer-root.log"
@@ -98,10 +99,10 @@ if [ "${UFFD_SHIM_SANITIZE:-$([ $# -eq 0 ] && echo 1 || echo 0)}" = 1 ]; then
   if { [ -d "$san" ] || meson setup "$san" -Db_sanitize=address,undefined -Db_lundef=false \
          >"$top/meson-setup-asan.log" 2>&1; } && ninja -C "$san"; then
     rm -rf "$reports" && mkdir -m 1777 -p "$reports"
-    # Not here: 'install' links an uninstrumented program against the
+    # Not here: 'meson-install' links an uninstrumented program against the
     # library; 'load' and 'deb' measure what ASan changes (RSS, time).
     mapfile -t san_tests < <(meson test -C "$san" --list --suite unit --suite integration --suite fuzz 2>/dev/null | grep ' / ' |
-      sed 's|^.* / ||' | grep -vxE 'install|load|deb')
+      sed 's|^.* / ||' | grep -vxE 'meson-install|load|deb')
     # Tests are named here, so a name must be unique across suites (meson
     # 1.0 runs every test of that name and then fails on the duplicate).
     dups=$(printf '%s\n' "${san_tests[@]}" | sort | uniq -d)

@@ -15,9 +15,9 @@
  * starts QEMU and records it in every status XML it writes while the job
  * lasts, <job type='none' async='migration in' phase='...'/> as a child of
  * <domstatus> (libvirt 9.0 and 11.3; tests/e2e/test-e2e-lifecycle.sh and
- * tests/newer check the broker's reading of it). The job is gone once the
- * migration has finished (the domain runs) or failed (QEMU is killed and
- * the files removed).
+ * tests/newer-stack check the broker's reading of it). The job is gone
+ * once the migration has finished (the domain runs) or failed (QEMU is
+ * killed and the files removed).
  */
 #include "libvirt-record.h"
 

@@ -6,7 +6,7 @@ set -u
 
 require_root
 require_cmd python3
-[ -n "${UFFD_SHIMCTL:-}" ] && [ -n "${UFFD_SHIM_HOOK:-}" ] || skip_all "needs UFFD_SHIMCTL and UFFD_SHIM_HOOK (run from meson test)"
+require_built UFFD_SHIMD UFFD_SHIMCTL UFFD_SHIM_HOOK
 make_workdir
 
 # A report's lines: "  NAME : LEVEL", indented detail and fix lines, the summary.
@@ -105,20 +105,7 @@ libvirt-run-dir=$WORK/libvirt
 emulators=${UFFD_PROBE:-/usr/bin/qemu-system-x86_64}
 EOF
 BROKER_LOG=$WORK/broker.log
-start_root_broker() {
-    "$UFFD_SHIMD" --config "$WORK/broker.conf" >>"$BROKER_LOG" 2>&1 &
-    BROKER_PID=$!
-    on_exit "stop_pid $BROKER_PID"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        "$UFFD_SHIMCTL" --config "$WORK/broker.conf" status >/dev/null 2>&1 && return 0
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    diag "broker did not start: $(cat "$BROKER_LOG")"
-    return 1
-}
-start_root_broker || { not_ok "the broker starts under the temp root"; tap_end; }
+start_broker "$WORK/broker.conf" || { not_ok "the broker starts under the temp root"; tap_end; }
 
 # doctor_root NAME [ARGS...]: runs the doctor on $R, JSON in $WORK/NAME.json, text in NAME.txt.
 doctor_root() {

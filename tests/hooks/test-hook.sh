@@ -1,55 +1,21 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# TAP test: the built uffd-shim-hook driven like libvirt does, against a real uffd-shimd.
-#
-# Environment:
-#   UFFD_SHIM_HOOK         the built uffd-shim-hook (required)
-#   UFFD_SHIM_TEST_GRANTS  the built hook-test-grants helper (required)
-#   UFFD_SHIMD             the built uffd-shimd; unset: the test is skipped
-#   UFFD_SHIM_PRELOAD      the built preload library (optional, a dummy file otherwise)
-#   UFFD_SHIM_SKIP_EXIT    exit status after "1..0 # SKIP" (default 77; meson
-#                          1.0.1 counts 77 as an error under protocol 'tap',
-#                          so tests/hooks/meson.build sets 0)
-#   UFFD_SHIM_REQUIRE_ALL=1  a skip becomes a failure (CI)
+# The built uffd-shim-hook driven like libvirt does, against a real uffd-shimd.
 set -u
+. "$(dirname "$0")/../lib/common.sh"
 
-HOOK=${UFFD_SHIM_HOOK:-}
-GRANTS=${UFFD_SHIM_TEST_GRANTS:-}
-SHIMD=${UFFD_SHIMD:-}
+require_root
+require_built UFFD_SHIM_HOOK UFFD_SHIMD UFFD_SHIMCTL
+require_cmd python3
+make_workdir
 
-skip_all() {
-    if [ "${UFFD_SHIM_REQUIRE_ALL:-0}" = 1 ]; then
-        echo "Bail out! cannot run: $1 (UFFD_SHIM_REQUIRE_ALL=1)"
-        exit 1
-    fi
-    echo "1..0 # SKIP $1"
-    exit "${UFFD_SHIM_SKIP_EXIT:-77}"
-}
-
-[ -n "$HOOK" ] && [ -x "$HOOK" ] || skip_all "UFFD_SHIM_HOOK does not name the built uffd-shim-hook"
-[ -n "$GRANTS" ] && [ -x "$GRANTS" ] || skip_all "UFFD_SHIM_TEST_GRANTS does not name hook-test-grants"
-[ -n "$SHIMD" ] && [ -x "$SHIMD" ] || skip_all "set UFFD_SHIMD to the uffd-shimd binary (build/shim/uffd-shimd)"
-[ "$(id -u)" = 0 ] || skip_all "needs root (the broker's admin socket serves uid 0 only)"
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/test-hook.XXXXXX") || exit 1
-BROKER_PID=
-cleanup() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null
-        wait "$BROKER_PID" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ADMIN=$T/admin.sock
+HOOK=$UFFD_SHIM_HOOK
 # The hook's native-marker cache (hooks/native-cache.c) goes here, not to /run.
-UFFD_SHIM_HOOK_CACHE=$T/native-cache
+UFFD_SHIM_HOOK_CACHE=$WORK/native-cache
 export UFFD_SHIM_HOOK_CACHE
 PRELOAD=${UFFD_SHIM_PRELOAD:-}
 if [ -z "$PRELOAD" ] || [ ! -f "$PRELOAD" ]; then
-    PRELOAD=$T/libuffd-shim-preload.so
+    PRELOAD=$WORK/libuffd-shim-preload.so
     : > "$PRELOAD"
 fi
 UUID1=c7a5fdbd-edaf-9455-926a-d65c16db1809
@@ -58,50 +24,18 @@ EMULATOR=/usr/bin/qemu-system-x86_64
 META_NS=http://uffd-shim.org/schemas/domain/1.0
 QEMU_NS=http://libvirt.org/schemas/domain/qemu/1.0
 
-# ---- TAP ---------------------------------------------------------------
-N=0
-FAILED=0
-ok() {
-    N=$((N + 1))
-    echo "ok $N - $1"
-}
-not_ok() {
-    N=$((N + 1))
-    FAILED=1
-    echo "not ok $N - $1"
-    for f in "$T/rc" "$T/out" "$T/err"; do
-        [ -s "$f" ] && sed "s/^/# $(basename "$f"): /" "$f"
-    done
-    return 0
-}
-check() { # check DESCRIPTION COMMAND...
-    desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+# A failed check shows the hook's last exit status, stdout and stderr.
+tap_on_fail 'for f in "$WORK/rc" "$WORK/out" "$WORK/err"; do
+    [ -s "$f" ] && sed "s/^/# $(basename "$f"): /" "$f"; done'
 
 # ---- fixtures ----------------------------------------------------------
-# write_config FILE [HOOK-LINES [GRANTS-LINES]]
+# write_config FILE [HOOK-LINES [GRANTS-LINES]]: the private broker's
+# configuration (write_broker_config) with a [hook] section.
 write_config() {
-    cat > "$1" <<EOF
-[broker]
-socket = $T/uffd.sock
-admin-socket = $ADMIN
-state-dir = $T/state
-log = stderr
-
-[qemu]
-user = 65534
-libvirt-run-dir = $T/libvirt
-
-[grants]
-${3:-}
-
-[hook]
-preload = $PRELOAD
-${2:-}
-EOF
+    BROKER_EMULATORS=$EMULATOR write_broker_config "$1" "${3:-}" "[hook]" "preload = $PRELOAD" "${2:-}"
 }
+# shellcheck disable=SC2034  # read by the eval'd checks
+ADMIN=$WORK/run/admin.sock
 
 # domain_xml NAME UUID [METADATA-INNER [EXTRA-ELEMENTS]]
 domain_xml() {
@@ -129,94 +63,73 @@ opt_in_meta() {
     echo "<uffd-shim:postcopy xmlns:uffd-shim='$META_NS' enabled='$1'/>"
 }
 
-# hook CONFIG NAME OP SUBOP < XML: stdout in $T/out, stderr in $T/err, exit
-# status in $T/rc (a file: "xml | hook" runs hook in a subshell).
+# hook CONFIG NAME OP SUBOP < XML: stdout in $WORK/out, stderr in $WORK/err,
+# exit status in $WORK/rc (a file: "xml | hook" runs hook in a subshell).
 hook() {
-    cfg=$1
+    local cfg=$1
     shift
-    UFFD_SHIM_CONFIG=$cfg "$HOOK" "$1" "$2" "$3" - > "$T/out" 2> "$T/err"
-    echo $? > "$T/rc"
+    UFFD_SHIM_CONFIG=$cfg "$HOOK" "$1" "$2" "$3" - > "$WORK/out" 2> "$WORK/err"
+    echo $? > "$WORK/rc"
 }
 
-rc_is() { [ "$(cat "$T/rc")" = "$1" ]; }
-out_empty() { [ ! -s "$T/out" ]; }
-err_empty() { [ ! -s "$T/err" ]; }
-err_has() { grep -qF -- "$1" "$T/err"; }
-err_one_line() { [ "$(wc -l < "$T/err")" = 1 ]; }
-out_has() { grep -qF -- "$1" "$T/out"; }
-has_grant() { "$GRANTS" "$ADMIN" | grep -qx "$1 $2"; }
-no_grant() { ! "$GRANTS" "$ADMIN" | grep -q "^$1 "; }
+rc_is() { [ "$(cat "$WORK/rc")" = "$1" ]; }
+out_empty() { [ ! -s "$WORK/out" ]; }
+err_empty() { [ ! -s "$WORK/err" ]; }
+err_has() { grep -qF -- "$1" "$WORK/err"; }
+err_one_line() { [ "$(wc -l < "$WORK/err")" = 1 ]; }
+out_has() { grep -qF -- "$1" "$WORK/out"; }
+has_grant() { active_grants | grep -qx "$1 $2"; }
+no_grant() { ! active_grants | grep -q "^$1 "; }
 
-start_broker() {
-    "$SHIMD" --config "$T/broker.conf" --log stderr 2> "$T/broker.log" &
-    BROKER_PID=$!
-    i=0
-    while [ ! -S "$ADMIN" ] && [ $i -lt 100 ]; do
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ -S "$ADMIN" ]
-}
-
-stop_broker() {
-    kill "$BROKER_PID" 2>/dev/null
-    wait "$BROKER_PID" 2>/dev/null
-    BROKER_PID=
-}
-
-write_config "$T/broker.conf"
-write_config "$T/default.conf"
-write_config "$T/native.conf" "native-emulators = $EMULATOR"
-write_config "$T/opt-in.conf" "opt-in = true
+write_config "$WORK/broker.conf"
+write_config "$WORK/default.conf"
+write_config "$WORK/native.conf" "native-emulators = $EMULATOR"
+write_config "$WORK/opt-in.conf" "opt-in = true
 domains = db-*"
-write_config "$T/opt-in-meta.conf" "opt-in = true
+write_config "$WORK/opt-in-meta.conf" "opt-in = true
 metadata-opt-in = true
 domains = db-*"
-write_config "$T/deny.conf" "" "deny-domains = secret-*"
-write_config "$T/no-preload.conf"
-sed -i "s|^preload = .*|preload = $T/missing.so|" "$T/no-preload.conf"
+write_config "$WORK/deny.conf" "" "deny-domains = secret-*"
+write_config "$WORK/no-preload.conf"
+sed -i "s|^preload = .*|preload = $WORK/missing.so|" "$WORK/no-preload.conf"
 
 # Emulators for the native-marker checks, made early: the cache stores an
 # answer only for a file unchanged for a few seconds.
-printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$T/qemu-native"
-printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$T/qemu-native2"
-printf 'ELF...uffd-shim-native-broker-v0 /run/uffd-shim/uffd.sock...' > "$T/qemu-plain"
+printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$WORK/qemu-native"
+printf 'ELF...uffd-shim-native-broker-v1 /run/uffd-shim/uffd.sock...' > "$WORK/qemu-native2"
+printf 'ELF...uffd-shim-native-broker-v0 /run/uffd-shim/uffd.sock...' > "$WORK/qemu-plain"
 
-if ! start_broker; then
-    sed 's/^/# broker: /' "$T/broker.log"
-    skip_all "uffd-shimd did not start (see its log above)"
-fi
+start_broker "$WORK/broker.conf" || { not_ok "the broker starts"; tap_end; }
 
 # ---- tests --------------------------------------------------------------
-"$HOOK" --version > "$T/out" 2> "$T/err"; echo $? > "$T/rc"
+"$HOOK" --version > "$WORK/out" 2> "$WORK/err"; echo $? > "$WORK/rc"
 check "--version" eval 'rc_is 0 && out_has uffd-shim-hook'
 
 # Fast path: other operations neither load the config nor parse the XML.
 for op in "prepare begin" "start begin" "started begin" "reconnect begin" "restore begin" "attach begin"; do
     # shellcheck disable=SC2086
-    echo "<not-xml" | hook "$T/does-not-exist.conf" vm1 $op
+    echo "<not-xml" | hook "$WORK/does-not-exist.conf" vm1 $op
     check "$op passes through without config or XML" eval 'rc_is 0 && out_empty && err_empty'
 done
 # Drained, not just left: the writer (libvirt) sees every byte taken, no EPIPE.
-{ head -c 8388608 /dev/zero; echo $? > "$T/writer"; } | hook "$T/does-not-exist.conf" vm1 started begin
+{ head -c 8388608 /dev/zero; echo $? > "$WORK/writer"; } | hook "$WORK/does-not-exist.conf" vm1 started begin
 check "8 MiB on stdin is drained on the fast path" \
-    eval 'rc_is 0 && out_empty && err_empty && [ "$(cat "$T/writer")" = 0 ]'
+    eval 'rc_is 0 && out_empty && err_empty && [ "$(cat "$WORK/writer")" = 0 ]'
 # ... and they do not even load libxml2 (with ICU and libstdc++ the bulk of an
 # exec of the hook); migrate begin, which reads the XML, does.
-libs_loaded() { # libs_loaded OP SUBOP < XML: the dynamic loader's list, in $T/libs
-    LD_DEBUG=files UFFD_SHIM_CONFIG=$T/default.conf "$HOOK" vm1 "$1" "$2" - > /dev/null 2> "$T/libs"
+libs_loaded() { # libs_loaded OP SUBOP < XML: the dynamic loader's list, in $WORK/libs
+    LD_DEBUG=files UFFD_SHIM_CONFIG=$WORK/default.conf "$HOOK" vm1 "$1" "$2" - > /dev/null 2> "$WORK/libs"
 }
 echo "<not-xml" | libs_loaded prepare begin
 check "ignored operations do not load libxml2" \
-    eval 'grep -q "file=libglib" "$T/libs" && ! grep -q "file=libxml2" "$T/libs"'
+    eval 'grep -q "file=libglib" "$WORK/libs" && ! grep -q "file=libxml2" "$WORK/libs"'
 echo "<not-xml" | libs_loaded stopped end
-check "stopped end does not load libxml2" eval '! grep -q "file=libxml2" "$T/libs"'
+check "stopped end does not load libxml2" eval '! grep -q "file=libxml2" "$WORK/libs"'
 echo "<not-xml" | libs_loaded migrate begin
-check "migrate begin loads libxml2" grep -q "file=libxml2" "$T/libs"
+check "migrate begin loads libxml2" grep -q "file=libxml2" "$WORK/libs"
 
 # migrate begin, eligible: grant + XML with the preload.
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 migrate begin
 check "migrate begin: exit 0, nothing on stderr" eval 'rc_is 0 && err_empty'
 check "migrate begin: XML has the preload qemu:env" \
     out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD\"/>"
@@ -225,34 +138,34 @@ check "migrate begin: rest of the XML kept" \
     eval 'out_has "<name>vm1</name>" && out_has "<app1:foo xmlns:app1=\"http://app1.org/app1/\">fizz</app1:foo>"'
 check "migrate begin: grant for name and uuid" has_grant vm1 "$UUID1"
 
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 migrate begin
 check "migrate begin again replaces the grant" eval 'rc_is 0 && has_grant vm1 "$UUID1"'
 
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 reconnect begin
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 reconnect begin
 check "reconnect begin keeps the grant" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
 
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 stopped end
 check "stopped end: exit 0, quiet" eval 'rc_is 0 && out_empty && err_empty'
 check "stopped end: grant gone" no_grant vm1
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 release end
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 release end
 check "release end without a grant: exit 0, quiet" eval 'rc_is 0 && out_empty && err_empty'
 
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 release end
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 release end
 check "release end revokes too" eval 'rc_is 0 && no_grant vm1'
 
 # What an earlier qemu.d hook added is kept, our library goes first.
 domain_xml vm2 "$UUID2" "" "<qemu:commandline xmlns:qemu='$QEMU_NS'><qemu:arg value='-S'/><qemu:env name='LD_PRELOAD' value='/opt/other.so'/></qemu:commandline>" |
-    hook "$T/default.conf" vm2 migrate begin
+    hook "$WORK/default.conf" vm2 migrate begin
 check "earlier hook's qemu:commandline kept, preload first" \
     eval 'rc_is 0 && out_has "<qemu:arg value=\"-S\"/>" && out_has "value=\"$PRELOAD:/opt/other.so\""'
-check "only one qemu:commandline" eval '[ "$(grep -c "<qemu:commandline" "$T/out")" = 1 ]'
-domain_xml vm2 "$UUID2" | hook "$T/default.conf" vm2 stopped end
+check "only one qemu:commandline" eval '[ "$(grep -c "<qemu:commandline" "$WORK/out")" = 1 ]'
+domain_xml vm2 "$UUID2" | hook "$WORK/default.conf" vm2 stopped end
 
 # Native emulator: grant, but XML unchanged (empty output).
-domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/native.conf" vm1 migrate begin
 check "native emulator: grant, XML unchanged" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
-domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
+domain_xml vm1 "$UUID1" | hook "$WORK/native.conf" vm1 stopped end
 
 # Native by the marker in the binary, remembered per file (device, inode,
 # size, mtime, ctime), never trusted for another file at the same path.
@@ -262,81 +175,82 @@ settle() { # waits until FILE has not changed for 3 s (what the cache wants)
 domain_with() { # domain_with EMULATOR: vm1's XML with that emulator
     EMULATOR=$1 domain_xml vm1 "$UUID1"
 }
-settle "$T/qemu-native"
+settle "$WORK/qemu-native"
 rm -rf "$UFFD_SHIM_HOOK_CACHE"   # holds the system QEMU's answer by now
-domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+domain_with "$WORK/qemu-native" | hook "$WORK/default.conf" vm1 migrate begin
 check "marker in the emulator: grant, XML unchanged" \
     eval 'rc_is 0 && out_empty && err_empty && has_grant vm1 "$UUID1"'
 check "the answer is cached, root-only" \
     eval '[ "$(stat -c %u:%a "$UFFD_SHIM_HOOK_CACHE")" = 0:700 ] &&
           [ "$(stat -c %u:%a:%s "$UFFD_SHIM_HOOK_CACHE/native-marker")" = 0:600:88 ]'
-domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+domain_with "$WORK/qemu-native" | hook "$WORK/default.conf" vm1 migrate begin
 check "marker, second time (from the cache): XML unchanged" eval 'rc_is 0 && out_empty'
-mv "$T/qemu-plain" "$T/qemu-native"
-domain_with "$T/qemu-native" | hook "$T/default.conf" vm1 migrate begin
+mv "$WORK/qemu-plain" "$WORK/qemu-native"
+domain_with "$WORK/qemu-native" | hook "$WORK/default.conf" vm1 migrate begin
 check "a plain emulator swapped in at the same path gets the preload" \
     eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD\"/>"'
 chmod 0755 "$UFFD_SHIM_HOOK_CACHE"
-settle "$T/qemu-native2"
-domain_with "$T/qemu-native2" | hook "$T/default.conf" vm1 migrate begin
+settle "$WORK/qemu-native2"
+domain_with "$WORK/qemu-native2" | hook "$WORK/default.conf" vm1 migrate begin
 check "cache directory open to others: not used, answer still right" \
     eval 'rc_is 0 && out_empty && [ "$(stat -c %s "$UFFD_SHIM_HOOK_CACHE/native-marker")" = 88 ]'
-domain_with "$T/qemu-native2" | hook "$T/default.conf" vm1 stopped end
+domain_with "$WORK/qemu-native2" | hook "$WORK/default.conf" vm1 stopped end
 
 # Opt-in.
-domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin
+domain_xml web1 "$UUID1" | hook "$WORK/opt-in.conf" web1 migrate begin
 check "opt-in: unlisted domain passes through, no grant" eval 'rc_is 0 && out_empty && no_grant web1'
 # The incoming XML is the source host's: its metadata does not opt in here...
-domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$T/opt-in.conf" web1 migrate begin
+domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$WORK/opt-in.conf" web1 migrate begin
 check "opt-in: the incoming metadata enabled=yes does not opt in" \
     eval 'rc_is 0 && out_empty && no_grant web1'
 # ... unless the operator lets it.
-domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$T/opt-in-meta.conf" web1 migrate begin
+domain_xml web1 "$UUID1" "$(opt_in_meta yes)" | hook "$WORK/opt-in-meta.conf" web1 migrate begin
 check "opt-in with metadata-opt-in: enabled=yes gets a grant and the preload" \
     eval 'rc_is 0 && out_has LD_PRELOAD && has_grant web1 "$UUID1"'
-domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 stopped end
-domain_xml web1 "$UUID1" | hook "$T/opt-in-meta.conf" web1 migrate begin
+domain_xml web1 "$UUID1" | hook "$WORK/opt-in.conf" web1 stopped end
+domain_xml web1 "$UUID1" | hook "$WORK/opt-in-meta.conf" web1 migrate begin
 check "opt-in with metadata-opt-in: no metadata, not listed: no grant" \
     eval 'rc_is 0 && out_empty && no_grant web1'
-domain_xml db-3 "$UUID2" | hook "$T/opt-in.conf" db-3 migrate begin
+domain_xml db-3 "$UUID2" | hook "$WORK/opt-in.conf" db-3 migrate begin
 check "opt-in: domain listed in [hook] domains gets a grant" eval 'rc_is 0 && has_grant db-3 "$UUID2"'
-domain_xml db-3 "$UUID2" "$(opt_in_meta no)" | hook "$T/opt-in.conf" db-3 stopped end
-domain_xml db-4 "$UUID2" "$(opt_in_meta no)" | hook "$T/opt-in.conf" db-4 migrate begin
+domain_xml db-3 "$UUID2" "$(opt_in_meta no)" | hook "$WORK/opt-in.conf" db-3 stopped end
+domain_xml db-4 "$UUID2" "$(opt_in_meta no)" | hook "$WORK/opt-in.conf" db-4 migrate begin
 check "opt-in: listed domain with enabled=no opts out" eval 'rc_is 0 && out_empty && no_grant db-4'
-domain_xml vm1 "$UUID1" "$(opt_in_meta no)" | hook "$T/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" "$(opt_in_meta no)" | hook "$WORK/default.conf" vm1 migrate begin
 check "enabled=no opts out in default mode" eval 'rc_is 0 && out_empty && no_grant vm1'
-domain_xml vm1 "$UUID1" "$(opt_in_meta maybe)" | hook "$T/default.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" "$(opt_in_meta maybe)" | hook "$WORK/default.conf" vm1 migrate begin
 check "enabled=maybe: the migration goes on untouched, one warning, no grant" \
     eval 'rc_is 0 && out_empty && err_one_line && err_has "enabled=" && err_has "goes on without uffd-shim" && no_grant vm1'
 
 # A migration naming a domain that runs here (libvirt's pid file locked by
 # its QEMU) leaves that domain's grant alone, and is refused.
-mkdir -p "$T/libvirt"
-domain_xml run1 "$UUID1" | hook "$T/default.conf" run1 migrate begin
+mkdir -p "$WORK/libvirt"
+domain_xml run1 "$UUID1" | hook "$WORK/default.conf" run1 migrate begin
 python3 -c 'import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 fcntl.lockf(fd, fcntl.LOCK_EX)
 os.write(fd, b"%d" % os.getpid())
 print("locked", flush=True)
-time.sleep(60)' "$T/libvirt/run1.pid" > "$T/locker.out" &
+time.sleep(60)' "$WORK/libvirt/run1.pid" > "$WORK/locker.out" &
 LOCKER=$!
+on_exit "stop_pid $LOCKER"
 i=0
-while ! grep -q locked "$T/locker.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 migrate begin
+while ! grep -q locked "$WORK/locker.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+domain_xml run1 "$UUID2" | hook "$WORK/default.conf" run1 migrate begin
 check "a domain running here: its grant is left alone, XML untouched, why on stderr (libvirt refuses the migration)" \
     eval 'rc_is 0 && out_empty && err_one_line && err_has "runs on this host" && err_has "pid $LOCKER"'
 check "... and its grant is left alone (not replaced)" has_grant run1 "$UUID1"
 kill "$LOCKER"
 wait "$LOCKER" 2>/dev/null
-domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 migrate begin
+domain_xml run1 "$UUID2" | hook "$WORK/default.conf" run1 migrate begin
 check "once it stopped (pid file no longer locked) the grant is replaced" \
     eval 'rc_is 0 && has_grant run1 "$UUID2"'
-domain_xml run1 "$UUID2" | hook "$T/default.conf" run1 stopped end
+domain_xml run1 "$UUID2" | hook "$WORK/default.conf" run1 stopped end
 
 # Deny list: excluded domains are not even parsed.
-domain_xml secret-1 "$UUID1" | hook "$T/deny.conf" secret-1 migrate begin
+domain_xml secret-1 "$UUID1" | hook "$WORK/deny.conf" secret-1 migrate begin
 check "denied domain passes through, no grant" eval 'rc_is 0 && out_empty && no_grant secret-1'
-echo "<!DOCTYPE x [<!ENTITY a 'b'>]><x/>" | hook "$T/deny.conf" secret-1 migrate begin
+echo "<!DOCTYPE x [<!ENTITY a 'b'>]><x/>" | hook "$WORK/deny.conf" secret-1 migrate begin
 check "denied domain: XML not parsed" eval 'rc_is 0 && out_empty'
 
 # A definition that brings the preload from the previous destination (libvirt
@@ -348,36 +262,36 @@ brought() { # brought NAME [VALUE]: vm XML bringing LD_PRELOAD=VALUE (default: o
     <qemu:env name='LD_PRELOAD' value='${2:-$PRELOAD:$RPM_PRELOAD}'/>
   </qemu:commandline>"
 }
-no_preload_out() { rc_is 0 && out_has "<name>" && ! grep -q "LD_PRELOAD\|qemu:commandline" "$T/out"; }
-brought secret-1 | hook "$T/deny.conf" secret-1 migrate begin
+no_preload_out() { rc_is 0 && out_has "<name>" && ! grep -q "LD_PRELOAD\|qemu:commandline" "$WORK/out"; }
+brought secret-1 | hook "$WORK/deny.conf" secret-1 migrate begin
 check "denied domain bringing the preload: it is taken out (qemu:commandline with it), no grant" \
     eval 'no_preload_out && err_empty && no_grant secret-1'
-brought secret-1 "/opt/keep.so:$RPM_PRELOAD" | hook "$T/deny.conf" secret-1 migrate begin
+brought secret-1 "/opt/keep.so:$RPM_PRELOAD" | hook "$WORK/deny.conf" secret-1 migrate begin
 check "denied domain: other LD_PRELOAD entries stay" \
     eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"/opt/keep.so\"/>" && ! out_has uffd-shim'
-brought web1 | hook "$T/opt-in.conf" web1 migrate begin
+brought web1 | hook "$WORK/opt-in.conf" web1 migrate begin
 check "opt-in, domain not listed, bringing the preload: taken out, no grant" \
     eval 'no_preload_out && no_grant web1'
-brought vm1 | hook "$T/native.conf" vm1 migrate begin
+brought vm1 | hook "$WORK/native.conf" vm1 migrate begin
 check "native emulator bringing the preload: grant, preload taken out" \
     eval 'no_preload_out && has_grant vm1 "$UUID1"'
-domain_xml vm1 "$UUID1" | hook "$T/native.conf" vm1 stopped end
-brought vm1 "$T/missing.so" | hook "$T/no-preload.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/native.conf" vm1 stopped end
+brought vm1 "$WORK/missing.so" | hook "$WORK/no-preload.conf" vm1 migrate begin
 check "preload library missing here, the definition names it: taken out, warning, no grant" \
-    eval 'no_preload_out && err_has "$T/missing.so" && no_grant vm1'
-brought vm1 "$RPM_PRELOAD:/opt/keep.so" | hook "$T/default.conf" vm1 migrate begin
+    eval 'no_preload_out && err_has "$WORK/missing.so" && no_grant vm1'
+brought vm1 "$RPM_PRELOAD:/opt/keep.so" | hook "$WORK/default.conf" vm1 migrate begin
 check "eligible, bringing the preload from another path: exactly this host's, the rest kept" \
     eval 'rc_is 0 && out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD:/opt/keep.so\"/>" && has_grant vm1 "$UUID1"'
-brought vm1 "$PRELOAD" | hook "$T/default.conf" vm1 migrate begin
+brought vm1 "$PRELOAD" | hook "$WORK/default.conf" vm1 migrate begin
 check "eligible, bringing exactly this host's preload: XML unchanged" eval 'rc_is 0 && out_empty && has_grant vm1 "$UUID1"'
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 stopped end
 
 # What the hook cannot use never stops a migration (it may need no
 # userfaultfd): it goes on untouched, without a grant, with a warning.
-domain_xml vm3 "$UUID1" | hook "$T/default.conf" vm2 migrate begin
+domain_xml vm3 "$UUID1" | hook "$WORK/default.conf" vm2 migrate begin
 check "argv/XML name mismatch: goes on untouched, no grant" \
     eval 'rc_is 0 && out_empty && err_has vm3 && no_grant vm2 && no_grant vm3'
-cat > "$T/laughs.xml" <<'EOF'
+cat > "$WORK/laughs.xml" <<'EOF'
 <!DOCTYPE domain [
   <!ENTITY lol "lol">
   <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -385,30 +299,29 @@ cat > "$T/laughs.xml" <<'EOF'
 ]>
 <domain><name>vm1</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><description>&lol2;</description></domain>
 EOF
-hook "$T/default.conf" vm1 migrate begin < "$T/laughs.xml"
+hook "$WORK/default.conf" vm1 migrate begin < "$WORK/laughs.xml"
 check "entity declarations: goes on untouched, no grant" \
     eval 'rc_is 0 && err_one_line && err_has DOCTYPE && out_empty && no_grant vm1'
-printf '<domain><name>vm1</name>' | hook "$T/default.conf" vm1 migrate begin
+printf '<domain><name>vm1</name>' | hook "$WORK/default.conf" vm1 migrate begin
 check "malformed XML: goes on untouched, no grant" eval 'rc_is 0 && err_one_line && out_empty && no_grant vm1'
-domain_xml vm1 "$UUID1" | hook "$T/no-preload.conf" vm1 migrate begin
+domain_xml vm1 "$UUID1" | hook "$WORK/no-preload.conf" vm1 migrate begin
 check "missing preload library: goes on untouched, no grant" \
-    eval 'rc_is 0 && out_empty && err_has "$T/missing.so" && no_grant vm1'
-domain_xml vm1 "$UUID1" | hook "$T/does-not-exist.conf" vm1 migrate begin
+    eval 'rc_is 0 && out_empty && err_has "$WORK/missing.so" && no_grant vm1'
+domain_xml vm1 "$UUID1" | hook "$WORK/does-not-exist.conf" vm1 migrate begin
 check "unreadable config: goes on untouched" eval 'rc_is 0 && out_empty && err_has "bad configuration"'
 
 # Broker down.
-stop_broker
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 migrate begin
+stop_pid "$BROKER_PID"
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 migrate begin
 check "broker down: migrate begin exits 0 (a precopy migration needs no broker)" eval 'rc_is 0'
 check "broker down: the preload still goes in (it names the broker in the domain log)" \
     out_has "<qemu:env name=\"LD_PRELOAD\" value=\"$PRELOAD\"/>"
 check "broker down: one line naming the socket and the fix" \
     eval 'err_one_line && err_has "$ADMIN" && err_has "start uffd-shimd" && err_has "admin-socket" && err_has "postcopy will fail before the switch"'
-domain_xml vm1 "$UUID1" | hook "$T/default.conf" vm1 stopped end
+domain_xml vm1 "$UUID1" | hook "$WORK/default.conf" vm1 stopped end
 check "broker down: stopped end exits 0 with one line" \
     eval 'rc_is 0 && out_empty && err_one_line && err_has "$ADMIN"'
-domain_xml web1 "$UUID1" | hook "$T/opt-in.conf" web1 migrate begin
+domain_xml web1 "$UUID1" | hook "$WORK/opt-in.conf" web1 migrate begin
 check "broker down: ineligible domain still passes" eval 'rc_is 0 && out_empty && err_empty'
 
-echo "1..$N"
-exit $FAILED
+tap_end

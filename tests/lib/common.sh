@@ -1,19 +1,26 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 # Shared shell helpers for the test suites: TAP output, environment checks, a private broker.
 #
 # Environment (set by meson test, see tests/meson.build):
 #   UFFD_SHIMD, UFFD_SHIMCTL, UFFD_SHIM_HOOK, UFFD_SHIM_PRELOAD, UFFD_SHIM_LIB,
-#   UFFD_PROBE               built artifacts
+#   UFFD_PROBE               built artifacts (require_built checks them)
 #   UFFD_SHIM_REQUIRE_ALL=1  a missing environment fails instead of skipping (CI)
 
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _tap_n=0
 _tap_failed=0
+_tap_on_fail=
 _cleanups=()
 
 tap_plan() { echo "1..$1"; }
 ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
-not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"; }
+not_ok() {
+    _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"
+    [ -z "$_tap_on_fail" ] || eval "$_tap_on_fail" || true
+}
+# tap_on_fail CMD: run CMD after every "not ok" (to show what the failed check looked at).
+tap_on_fail() { _tap_on_fail=$*; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 # check DESCRIPTION COMMAND...: ok if the command succeeds.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
@@ -36,6 +43,13 @@ skip_all() {
 
 require_root() { [ "$(id -u)" = 0 ] || skip_all "needs root"; }
 require_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip_all "needs $c"; done; }
+# require_built VAR...: each VAR names a built artifact (meson test sets them, tests/meson.build).
+require_built() {
+    local v
+    for v in "$@"; do
+        [ -n "${!v:-}" ] && [ -e "${!v}" ] || skip_all "needs $v, a built artifact (run from meson test)"
+    done
+}
 require_device() { [ -c /dev/userfaultfd ] || skip_all "needs /dev/userfaultfd (Linux >= 6.1)"; }
 
 knob() { cat /proc/sys/vm/unprivileged_userfaultfd; }
@@ -88,7 +102,8 @@ write_broker_config() {
     } > "$f"
 }
 
-# start_broker CONFIG: starts uffd-shimd in the background, waits for its sockets.
+# start_broker CONFIG: starts uffd-shimd in the background, waits until it
+# answers on its admin socket (it listens on the client socket before that).
 # With BROKER_NOFILE=SOFT:HARD it runs under that open-file limit (prlimit).
 start_broker() {
     BROKER_CONFIG=$1
@@ -102,8 +117,7 @@ start_broker() {
     on_exit "stop_pid $BROKER_PID"
     local i
     for ((i = 0; i < 100; i++)); do
-        [ -S "$WORK/run/admin.sock" ] && [ -S "$WORK/run/uffd.sock" ] &&
-            "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" status >/dev/null 2>&1 && return 0
+        "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" status >/dev/null 2>&1 && return 0
         kill -0 "$BROKER_PID" 2>/dev/null || break
         sleep 0.05
     done
@@ -112,6 +126,8 @@ start_broker() {
 }
 
 ctl() { "$UFFD_SHIMCTL" --config "$BROKER_CONFIG" "$@"; }
+# active_grants: the private broker's active grants, a "NAME UUID" line each.
+active_grants() { ctl grants | awk 'NR > 1 { print $1, $2 }'; }
 
 # broker_ticks: the private broker's CPU time so far (user + system, clock ticks).
 broker_ticks() { sed 's/^.*) //' "/proc/$BROKER_PID/stat" | awk '{ print $12 + $13 }'; }

@@ -79,7 +79,7 @@ require_root
 require_device
 require_cmd python3 setpriv unshare timeout
 require_knob_zero
-[ -n "${UFFD_SHIM_HOOK:-}" ] || skip_all "needs UFFD_SHIM_HOOK"
+require_built UFFD_SHIM_HOOK
 make_workdir
 install -m 0755 "$UFFD_PROBE" "$WORK/probe"
 install -m 0644 "$HELPER" "$WORK/attack-helper.py"   # readable by the unprivileged uids

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # End to end on libvirt 11.x + QEMU 10.x at knob 0: the default gives every domain /dev/userfaultfd; the documented ACL, hook and broker scope it to the migrating one.
 #
-# Needs UFFD_SHIM_NEWER_ROOT (tests/newer/setup-root.sh) and, for the
-# patched-QEMU part, UFFD_SHIM_NATIVE_QEMU10 (qemu-patches/build.sh 10.x
-# OUTDIR, then OUTDIR/bin/qemu-system-x86_64); scripts/test.sh provides both.
-# The uffd-shim prefix and the guest image are built with the machine's
-# toolchain first; the test then runs itself again inside a private mount
-# namespace with the root's /usr and /etc (tests/newer/lib/newer.sh), where
-# the e2e libraries start two libvirt 11.x "hosts".
+# Needs UFFD_SHIM_NEWER_ROOT (tests/newer-stack/setup-root.sh) and, for
+# the patched-QEMU part, UFFD_SHIM_NATIVE_QEMU10 (qemu-patches/build.sh
+# 10.x OUTDIR, then OUTDIR/bin/qemu-system-x86_64); scripts/test.sh
+# provides both. The uffd-shim prefix and the guest image are built with
+# the machine's toolchain first; the test then runs itself again inside a
+# private mount namespace with the root's /usr and /etc
+# (tests/newer-stack/lib/newer.sh), where the e2e libraries start two
+# libvirt 11.x "hosts".
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib/common.sh"
@@ -20,8 +21,8 @@ NATIVE=${UFFD_SHIM_NATIVE_QEMU10:-}
 
 if [ "${UFFD_NEWER_INSIDE:-0}" != 1 ]; then
     ROOT=${UFFD_SHIM_NEWER_ROOT:-}
-    [ -n "$ROOT" ] || skip_all "UFFD_SHIM_NEWER_ROOT is not set (tests/newer/setup-root.sh builds the root)"
-    newer_root_ok "$ROOT" || skip_all "UFFD_SHIM_NEWER_ROOT=$ROOT is not a root made by tests/newer/setup-root.sh"
+    [ -n "$ROOT" ] || skip_all "UFFD_SHIM_NEWER_ROOT is not set (tests/newer-stack/setup-root.sh builds the root)"
+    newer_root_ok "$ROOT" || skip_all "UFFD_SHIM_NEWER_ROOT=$ROOT is not a root made by tests/newer-stack/setup-root.sh"
     e2e_test_begin
     require_cmd setpriv unshare nsenter
     e2e_guest_image "$E2E_BASE/images/guest.img" 2>"$E2E_BASE/guest-build.log" || fail_rest "guest image"

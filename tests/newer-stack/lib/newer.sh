@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# newer.sh - bash library: run commands against the newer libvirt/QEMU root (tests/newer/setup-root.sh) in a private mount namespace.
+# newer.sh - bash library: run commands against the newer libvirt/QEMU root (tests/newer-stack/setup-root.sh) in a private mount namespace.
 # shellcheck shell=bash
 #
 #   newer_root_ok ROOT        ROOT is a complete root made by setup-root.sh

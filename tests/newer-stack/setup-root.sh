@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Builds (once, cached) a Debian 12 root with libvirt 11.x and QEMU 10.x from bookworm-backports; prints its path.
 #
-# usage: tests/newer/setup-root.sh
+# usage: tests/newer-stack/setup-root.sh
 #
 # The root is `debootstrap --variant=minbase bookworm` plus, from
 # bookworm-backports, libvirt-daemon-system, libvirt-clients and
@@ -13,11 +13,13 @@
 # /proc, /sys and /dev mounted in a private mount namespace that ends with
 # this script, and daemons are kept from starting (policy-rc.d).
 #
-# Cached as CACHE/newer-root-KEY, KEY covering this script (hence the
-# package list) and the mirror; a root is complete only with its
-# .uffd-shim-root file (package versions), so an interrupted build is
-# rebuilt. Roots of other keys are left alone (another checkout may use
-# one); remove stale ones with rm -rf CACHE/newer-root-*. About 500 MB.
+# Cached as CACHE/newer-root-KEY, KEY covering this script's commands
+# (hence the package list) and the mirror, not its comments nor where it
+# lives: neither a comment nor a move rebuilds the root. A root is
+# complete only with its .uffd-shim-root file (package versions), so an
+# interrupted build is rebuilt. Roots of other keys are left alone
+# (another checkout may use one); remove stale ones with
+# rm -rf CACHE/newer-root-*. About 500 MB.
 # Last line of stdout: the root's path.
 #
 # Environment:
@@ -28,7 +30,7 @@ set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
-PROG=tests/newer/setup-root.sh
+PROG=${SELF#"$(cd "$(dirname "$SELF")/../.." && pwd)/"}   # relative to the source tree
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 say() { echo "$PROG: $*" >&2; }
 
@@ -46,7 +48,7 @@ BASE_PKGS=(python3 util-linux procps iproute2 findutils mawk
 
 [ "$(id -u)" = 0 ] || die "run as root"
 command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
-KEY=$( { cat "$SELF"; echo "$MIRROR $SECURITY"; } | sha256sum | cut -c1-16)
+KEY=$( { grep -v '^[[:space:]]*#' "$SELF"; echo "$MIRROR $SECURITY"; } | sha256sum | cut -c1-16)
 ROOT=$CACHE/newer-root-$KEY
 if [ -f "$ROOT/.uffd-shim-root" ]; then
     say "reusing $ROOT"
