@@ -4,7 +4,7 @@
  * Theory of operation
  * -------------------
  * Nothing the client sends says who it is. The broker asks the kernel:
- *  1. SO_PEERCRED gives pid/uid/gid as of connect().
+ *  1. SO_PEERCRED gives pid/uid/gid as of connect() (read once, at accept()).
  *  2. A pidfd pins that process: SO_PEERPIDFD (Linux >= 6.5) refers to the
  *     very process that connected; only a kernel that does not know the
  *     option (ENOPROTOOPT) gets pidfd_open(pid) right after accept(),
@@ -240,6 +240,19 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 {
     struct ucred cred;
     socklen_t len = sizeof cred;
+
+    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        memset (p, 0, sizeof *p);
+        p->pidfd = -1;
+        return fail (error, errno, "SO_PEERCRED");
+    }
+    return uffd_shim_peer_identify_cred (sock, &cred, p, error);
+}
+
+gboolean
+uffd_shim_peer_identify_cred (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
+{
+    struct ucred cred = *cr;
     char buf[4096];
     char path[64];
     struct stat st;
@@ -248,8 +261,6 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 
     memset (p, 0, sizeof *p);
     p->pidfd = -1;
-    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return fail (error, errno, "SO_PEERCRED");
     if (cred.pid <= 0)
         return fail (error, ESRCH, "SO_PEERCRED");
     p->pid = cred.pid;

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -28,6 +29,10 @@ typedef struct {
  * the status to answer with (UFFD_SHIM_E_PEER_GONE, or UFFD_SHIM_E_INTERNAL
  * when the broker ran out of fds or memory). */
 gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
+/* The same, with the SO_PEERCRED answer for @sock already read (@cred, as
+ * the broker reads it at accept(): it is fixed at connect()). */
+gboolean uffd_shim_peer_identify_cred (int sock, const struct ucred *cred, UffdShimPeer *p,
+                                       GError **error);
 
 /* Checked after the decision, before the device is sent: UFFD_SHIM_OK if the
  * process behind p->pidfd is not traced, not dumpable and, polled after
