@@ -4,7 +4,7 @@
  * Theory of operation
  * -------------------
  * Nothing the client sends says who it is. The broker asks the kernel:
- *  1. SO_PEERCRED gives pid/uid/gid as of connect().
+ *  1. SO_PEERCRED gives pid/uid/gid as of connect() (read once, at accept()).
  *  2. A pidfd pins that process: SO_PEERPIDFD (Linux >= 6.5) refers to the
  *     very process that connected; only a kernel that does not know the
  *     option (ENOPROTOOPT) gets pidfd_open(pid) right after accept(),
@@ -17,14 +17,17 @@
  *     /proc/PID/stat (start time) and /proc/PID/exe (the executable's
  *     device and inode) are read.
  *  4. The decision is made from those facts plus libvirt's records.
- *  5. Before the device is sent, uffd_shim_peer_recheck() checks that the
- *     pidfd's process still runs and /proc/PID still shows the same start
- *     time. If the peer exited at any point, its pid may now belong to a
- *     different process whose /proc entries we may have read: the check
- *     fails and the request is denied (PEER_GONE). A recycled pid cannot pass.
- *     It also reads again whether the peer is dumpable or traced: a process
- *     of the same uid could ptrace a dumpable peer, or take its socket or
- *     the device with pidfd_getfd(), and the policy refuses both.
+ *  5. Before the device is sent, uffd_shim_peer_recheck() reads again
+ *     whether the peer is dumpable or traced (a process of the same uid
+ *     could ptrace a dumpable peer, or take its socket or the device with
+ *     pidfd_getfd(), and the policy refuses both), and only then polls the
+ *     pidfd. A pidfd polls readable once its process has exited, and a pid
+ *     is free for another process only after that: so if it does not, the
+ *     process was alive from the pidfd's creation to this poll, and every
+ *     /proc/PID read in between (step 3 and this one) was its own. If it
+ *     does, its pid may now belong to a different process whose /proc
+ *     entries we may have read: the request is denied (PEER_GONE). A
+ *     recycled pid cannot pass, and no start time needs reading again.
  *     (Without SO_PEERPIDFD, a pid recycled between connect() and
  *     pidfd_open() is judged as the new process, which would then itself
  *     have to be the granted domain's lock-holding QEMU.)
@@ -151,17 +154,6 @@ read_proc (pid_t pid, const char *what, char *buf, gsize cap, uid_t *owner)
     return 0;
 }
 
-guint64
-uffd_shim_proc_starttime (pid_t pid)
-{
-    char buf[1024];
-    guint64 t = 0;
-
-    if (read_proc (pid, "stat", buf, sizeof buf, NULL) || !uffd_shim_parse_proc_starttime (buf, &t))
-        return 0;
-    return t;
-}
-
 /* PF_EXITING (include/linux/sched.h): set when the task entered do_exit(),
  * before its files are closed. */
 #define PROC_PF_EXITING 0x4u
@@ -252,6 +244,19 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 {
     struct ucred cred;
     socklen_t len = sizeof cred;
+
+    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        memset (p, 0, sizeof *p);
+        p->pidfd = -1;
+        return fail (error, errno, "SO_PEERCRED");
+    }
+    return uffd_shim_peer_identify_cred (sock, &cred, p, error);
+}
+
+gboolean
+uffd_shim_peer_identify_cred (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
+{
+    struct ucred cred = *cr;
     char buf[4096];
     char path[64];
     struct stat st;
@@ -260,8 +265,6 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 
     memset (p, 0, sizeof *p);
     p->pidfd = -1;
-    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return fail (error, errno, "SO_PEERCRED");
     if (cred.pid <= 0)
         return fail (error, ESRCH, "SO_PEERCRED");
     p->pid = cred.pid;
@@ -295,20 +298,21 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 int
 uffd_shim_peer_recheck (const UffdShimPeer *p)
 {
-    /* A pidfd polls readable once its process has exited. (Signal 0 would
-     * need CAP_KILL towards another uid, which the broker does not keep.) */
+    /* Read first, poll last (theory, step 5). (Signal 0 would need CAP_KILL
+     * towards another uid, which the broker does not keep.) */
     struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
     char buf[4096];
     gboolean dumpable = TRUE;
     pid_t tracer = 0;
     int err;
 
-    if (p->pidfd < 0 || poll (&pfd, 1, 0) != 0)
+    if (p->pidfd < 0)
         return UFFD_SHIM_E_PEER_GONE;
-    if ((err = read_exposure (p->pid, buf, sizeof buf, &dumpable, &tracer)))
+    err = read_exposure (p->pid, buf, sizeof buf, &dumpable, &tracer);
+    if (poll (&pfd, 1, 0) != 0)
+        return UFFD_SHIM_E_PEER_GONE;
+    if (err)
         return uffd_shim_peer_errno_status (err > 0 ? err : 0);
-    if (uffd_shim_proc_starttime (p->pid) != p->starttime)
-        return UFFD_SHIM_E_PEER_GONE;
     if (tracer)
         return UFFD_SHIM_E_TRACED;
     if (dumpable)

@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -28,11 +29,15 @@ typedef struct {
  * the status to answer with (UFFD_SHIM_E_PEER_GONE, or UFFD_SHIM_E_INTERNAL
  * when the broker ran out of fds or memory). */
 gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
+/* The same, with the SO_PEERCRED answer for @sock already read (@cred, as
+ * the broker reads it at accept(): it is fixed at connect()). */
+gboolean uffd_shim_peer_identify_cred (int sock, const struct ucred *cred, UffdShimPeer *p,
+                                       GError **error);
 
 /* Checked after the decision, before the device is sent: UFFD_SHIM_OK if the
- * process behind p->pidfd is still alive with the start time read during
- * identification (so its pid was not recycled), not traced and not
- * dumpable; else UFFD_SHIM_E_PEER_GONE, E_TRACED, E_DUMPABLE (or E_INTERNAL
+ * process behind p->pidfd is not traced, not dumpable and, polled after
+ * those reads, has not exited (so its pid was not recycled during any read
+ * of the request); else UFFD_SHIM_E_PEER_GONE, E_TRACED, E_DUMPABLE (or E_INTERNAL
  * when /proc cannot be read for lack of fds). */
 int uffd_shim_peer_recheck (const UffdShimPeer *p);
 
@@ -51,9 +56,6 @@ gboolean uffd_shim_peer_pidfd_fallback (int err);
 gboolean uffd_shim_parse_proc_uids (const char *status, uid_t out[4]);
 gboolean uffd_shim_parse_proc_starttime (const char *stat, guint64 *out);
 gboolean uffd_shim_parse_proc_tracer (const char *status, pid_t *out);
-
-/* Start time of @pid from /proc, or 0 if it is gone. */
-guint64 uffd_shim_proc_starttime (pid_t pid);
 
 /* Is the process @pid with start time @starttime still running? TRUE, FALSE
  * (gone, or its pid now names another process), or -1 when /proc could not

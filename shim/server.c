@@ -142,7 +142,7 @@ typedef struct {
     guint16 version; /* of the request, once its header was read; replies use it */
     gboolean admin;
     char *hold;      /* set by a HOLD hand-out: the grant this connection now holds */
-    uid_t uid;        /* SO_PEERCRED at accept */
+    struct ucred cred; /* SO_PEERCRED at accept (fixed at connect()) */
     guint io_src;
     guint timeout_src;
 } Client;
@@ -239,9 +239,9 @@ client_drop (Client *c, const char *why)
 {
     if (why) {
         c->srv->dropped++;
-        if (log_allowed (&c->srv->log_drop, "uid %d: %s", (int) c->uid, why))
+        if (log_allowed (&c->srv->log_drop, "uid %d: %s", (int) c->cred.uid, why))
             g_message ("dropped %s client fd %d (uid %d): %s", c->admin ? "admin" : "uffd", c->fd,
-                       (int) c->uid, why);
+                       (int) c->cred.uid, why);
     }
     g_hash_table_remove (c->srv->clients, c);
 }
@@ -722,7 +722,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
     gboolean hold = (req->hints & UFFD_SHIM_HINT_HOLD) != 0;
 
-    if (!uffd_shim_peer_identify (c->fd, &peer, &e)) {
+    if (!uffd_shim_peer_identify_cred (c->fd, &c->cred, &peer, &e)) {
         g_autofree char *detail = uffd_shim_log_value (e->message);
 
         uffd_shim_peer_clear (&peer);
@@ -1267,7 +1267,7 @@ on_accept (int lfd, GIOCondition cond, gpointer data)
         c->fd = fd;
         c->version = UFFD_SHIM_VERSION;
         c->admin = admin;
-        c->uid = cred.uid;
+        c->cred = cred;
         if (admin)
             s->n_admin++;
         else

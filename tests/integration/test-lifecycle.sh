@@ -58,6 +58,11 @@ check "the probes are served" test "$(grep -c '^probe: ok' "$WORK/m1.out")" = 2
 check "the first asks with HOLD and the preload keeps one userfaultfd for the switch" \
     bash -c 'grep -q "decision=grant reason=ok .*domain=m1 .*hold=yes" <<<"$1"' _ "$(audit)"
 sleep 6   # the lifetime passes during "precopy"
+# The bound QEMU's fast path is its own: a QEMU of another domain asking
+# meanwhile meets the full decision (no grant of its own: not-granted).
+out=$(launched o1 6f1c2a9e-4444-4a7b-9c3d-0123456789ab $QEMU_UID -- "$WORK/probe" library)
+check "while m1's grant is bound, the QEMU of another domain is refused (not-granted)" \
+    grep -q "reason 5:" <<<"$out"
 check "the bound grant outlives its lifetime (still active)" grep -q '^m1 ' <(ctl grants)
 n0=$(handed_out)
 switch m1
