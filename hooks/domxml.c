@@ -10,10 +10,12 @@
  * a root <domain> in no namespace, and every surprise is an error (fail
  * closed).
  *
- * Extraction follows libvirt's own reading: <name>, <uuid> (virUUIDParse
- * syntax), <devices><emulator> and the <metadata> element; elements are
- * matched by namespace URI, never by prefix, and a duplicate of anything we
- * rely on is an error rather than a guess.
+ * Extraction follows libvirt's own reading: <name>, <uuid> (the canonical
+ * form virUUIDFormat writes, read by uffd_shim_uuid_parse as everywhere in
+ * the project, white space around it ignored), <devices><emulator> and the
+ * <metadata> element; elements are matched by namespace URI, never by
+ * prefix, and a duplicate of anything we rely on is an error rather than a
+ * guess.
  *
  * Output keeps the input tree and only adds, edits or removes the qemu:env
  * elements (libvirt reads them with the XPath ./qemu:commandline/qemu:env
@@ -36,6 +38,7 @@
 
 #include <string.h>
 
+#include "facts.h"
 #include "libvirt-xml.h"
 
 #include <libxml/parser.h>
@@ -110,38 +113,6 @@ node_text (xmlNodePtr node)
     return g_strdup (content != NULL ? content : "");
 }
 
-gboolean
-uffd_shim_domxml_parse_uuid (const char *text, guint8 uuid[16])
-{
-    const char *cur = text;
-    guint i = 0;
-
-    while (g_ascii_isspace (*cur))
-        cur++;
-    while (i < 16) {
-        int hi, lo;
-
-        if (*cur == '-' || *cur == ' ') {
-            cur++;
-            continue;
-        }
-        hi = g_ascii_xdigit_value (cur[0]);
-        if (hi < 0)
-            return FALSE;
-        lo = g_ascii_xdigit_value (cur[1]);
-        if (lo < 0)
-            return FALSE;
-        uuid[i++] = (guint8) (hi * 16 + lo);
-        cur += 2;
-    }
-    while (*cur != '\0') {
-        if (!g_ascii_isspace (*cur))
-            return FALSE;
-        cur++;
-    }
-    return TRUE;
-}
-
 static gboolean
 extract_name (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
 {
@@ -177,7 +148,7 @@ extract_uuid (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
         return FALSE;
     }
     text = node_text (node);
-    if (!uffd_shim_domxml_parse_uuid (text, info->uuid)) {
+    if (!uffd_shim_uuid_parse (g_strstrip (text), info->uuid)) {
         g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "domain <uuid> is not a valid UUID");
         return FALSE;

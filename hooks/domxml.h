@@ -35,7 +35,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimDomainInfo, uffd_shim_domain_info_free)
 
 /* Parses @data (@len bytes, need not be NUL-terminated) and extracts the
  * fields of UffdShimDomainInfo. Fails closed: anything unexpected (no or
- * duplicate <name>/<uuid>, a bad UUID, duplicate opt-in elements, an enabled value other than yes/no, a DOCTYPE) is an error.
+ * duplicate <name>/<uuid>, a UUID not in canonical form, duplicate opt-in
+ * elements, an enabled value other than yes/no, a DOCTYPE) is an error.
  * Errors of all three calls are in UFFD_SHIM_XML_ERROR (libvirt-xml.h):
  * TOO_LARGE over UFFD_SHIM_DOMXML_MAX_SIZE, INVALID for XML that is not a
  * usable domain. */
@@ -71,9 +72,5 @@ gboolean uffd_shim_domxml_remove_preload (const char *data, gsize len,
                                           char **out, gsize *out_len,
                                           gboolean *changed,
                                           GError **error);
-
-/* Parses a UUID the way libvirt does: 32 hex digits, '-' allowed between
- * byte pairs, surrounding whitespace ignored. */
-gboolean uffd_shim_domxml_parse_uuid (const char *text, guint8 uuid[16]);
 
 #endif /* UFFD_SHIM_DOMXML_H */

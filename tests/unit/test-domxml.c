@@ -198,19 +198,29 @@ test_extract_no_emulator (void)
     g_assert_null (info->emulator);
 }
 
+/* The <uuid> is read as libvirt writes it (virUUIDFormat: the canonical
+ * 36-character form), by the project's one UUID parser; white space around
+ * it is ignored. */
 static void
 test_uuid_syntax (void)
 {
-    guint8 uuid[16];
+    static const char *const bad[] = {
+        "", "c7a5fdbdedaf9455926ad65c16db1809", "c7a5fd-bdedaf-9455-926a-d65c16db1809",
+        "c7a5fdbd-edaf-9455-926a-d65c16db180", "c7a5fdbd-edaf-9455-926a-d65c16db18099",
+        "g7a5fdbd-edaf-9455-926a-d65c16db1809", "c7a5fdbd-edaf-9455-926a-d65c16db1809 x",
+    };
+    g_autofree char *padded = g_strdup_printf (
+        "<domain><name>a</name><uuid>  c7a5fdbd-edaf-9455-926a-D65C16DB1809\n</uuid></domain>");
+    g_autoptr(UffdShimDomainInfo) info = parse_ok (padded);
 
-    g_assert_true (uffd_shim_domxml_parse_uuid ("c7a5fdbdedaf9455926ad65c16db1809", uuid));
-    g_assert_true (uffd_shim_domxml_parse_uuid ("  c7a5fdbd-edaf-9455-926a-d65c16db1809\n", uuid));
-    g_assert_cmpint (uuid[15], ==, 0x09);
-    g_assert_false (uffd_shim_domxml_parse_uuid ("", uuid));
-    g_assert_false (uffd_shim_domxml_parse_uuid ("c7a5fdbd-edaf-9455-926a-d65c16db180", uuid));
-    g_assert_false (uffd_shim_domxml_parse_uuid ("c7a5fdbd-edaf-9455-926a-d65c16db18099", uuid));
-    g_assert_false (uffd_shim_domxml_parse_uuid ("g7a5fdbd-edaf-9455-926a-d65c16db1809", uuid));
-    g_assert_false (uffd_shim_domxml_parse_uuid ("c7a5fdbd-edaf-9455-926a-d65c16db1809 x", uuid));
+    g_assert_cmpint (info->uuid[0], ==, 0xc7);
+    g_assert_cmpint (info->uuid[15], ==, 0x09);
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++) {
+        g_autofree char *xml = g_strdup_printf (
+            "<domain><name>a</name><uuid>%s</uuid></domain>", bad[i]);
+
+        assert_parse_fails (xml, strlen (xml), UFFD_SHIM_XML_ERROR_INVALID);
+    }
 }
 
 static void
