@@ -174,25 +174,44 @@ out:
     return ok;
 }
 
-static gboolean
-read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name,
-                UffdShimLibvirtRecord *rec, GError **error)
+/* The whole status XML open on @fd (of size @st), NUL-terminated. */
+static char *
+read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name, gsize *len,
+                GError **error)
 {
-    g_autofree char *buf = NULL;
+    char *buf;
     gsize off = 0;
 
     if (st->st_size <= 0 || st->st_size > UFFD_SHIM_STATUS_XML_MAX) {
         g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.xml: bad size", run_dir, name);
-        return FALSE;
+        return NULL;
     }
-    buf = g_malloc ((gsize) st->st_size);
+    buf = g_malloc ((gsize) st->st_size + 1);
     while (off < (gsize) st->st_size) {
         ssize_t n = pread (fd, buf + off, (gsize) st->st_size - off, (off_t) off);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         off += (gsize) n;
     }
-    return uffd_shim_parse_status_xml (buf, off, rec, error);
+    buf[off] = '\0';
+    *len = off;
+    return buf;
+}
+
+char *
+uffd_shim_libvirt_read_status (const char *run_dir, const char *name, gsize *len, GError **error)
+{
+    struct stat st;
+    int fd = open_root_file (run_dir, name, ".xml", &st, error);
+    char *buf;
+
+    if (fd < 0)
+        return NULL;
+    buf = read_status_fd (fd, &st, run_dir, name, len, error);
+    close (fd);
+    return buf;
 }
 
 static gboolean
@@ -213,6 +232,8 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
     int fd = open_root_file (run_dir, name, ".xml", &st, error);
     UffdShimLibvirtRecord fresh = { 0 };
     UffdShimStatusCache *c = *cache;
+    g_autofree char *buf = NULL;
+    gsize len = 0;
 
     if (fd < 0) {
         g_clear_pointer (cache, g_free);
@@ -227,12 +248,12 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
         memcpy (rec->name, c->rec.name, sizeof rec->name);
         return TRUE;
     }
-    if (!read_status_fd (fd, &st, run_dir, name, &fresh, error)) {
-        close (fd);
+    buf = read_status_fd (fd, &st, run_dir, name, &len, error);
+    close (fd);
+    if (!buf || !uffd_shim_parse_status_xml (buf, len, &fresh, error)) {
         g_clear_pointer (cache, g_free);
         return FALSE;
     }
-    close (fd);
     if (!c)
         c = *cache = g_new0 (UffdShimStatusCache, 1);
     c->dev = st.st_dev;

@@ -48,6 +48,12 @@ gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *
                                                UffdShimStatusCache **cache,
                                                UffdShimLibvirtRecord *rec, GError **error);
 
+/* The whole of RUNDIR/NAME.xml, NUL-terminated (g_free), its length in
+ * *@len; it must be a root-owned regular file writable only by root, not a
+ * symlink, of at most UFFD_SHIM_STATUS_XML_MAX bytes. */
+char *uffd_shim_libvirt_read_status (const char *run_dir, const char *name, gsize *len,
+                                     GError **error);
+
 /* Pure parsers. */
 gboolean uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec,
                                      GError **error);
