@@ -350,6 +350,35 @@ test_status_xml_hostile (void)
                            UFFD_SHIM_XML_ERROR_TOO_LARGE);
 }
 
+/* A status XML as libvirt 9.0 wrote it on a migration's destination (the
+ * seed tests/fuzz/corpus/status-xml/libvirt-9.0-migration-in.xml, 11 KB,
+ * eight elements deep): the hardened reader's limits fit it. */
+static void
+test_status_xml_libvirt (void)
+{
+    const char *src = g_getenv ("UFFD_SHIM_SRCDIR");
+    g_autofree char *path = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+    UffdShimLibvirtRecord r = { 0 };
+    g_autoptr (GError) e = NULL;
+    gsize len = 0;
+
+    g_assert_nonnull (src);
+    path = g_build_filename (src, "tests", "fuzz", "corpus", "status-xml",
+                             "libvirt-9.0-migration-in.xml", NULL);
+    g_assert_true (g_file_get_contents (path, &xml, &len, NULL));
+    g_assert_true (uffd_shim_parse_status_xml (xml, len, &r, &e));
+    g_assert_no_error (e);
+    g_assert_cmpint (r.status_pid, ==, 14299);
+    g_assert_cmpstr (r.name, ==, "vm1");
+    g_assert_cmpuint (r.uuid[0], ==, 0x73);
+    g_assert_cmpuint (r.uuid[15], ==, 0xdd);
+    g_assert_true (r.incoming);
+    g_assert_true (uffd_shim_backend_parse_sockets (xml, len, paths, NULL));
+    g_assert_cmpuint (paths->len, ==, 0);
+}
+
 static void
 write_status (const char *dir, const char *xml, gboolean by_rename)
 {
@@ -470,6 +499,7 @@ main (int argc, char **argv)
     g_test_add_func ("/parsers/status-xml", test_status_xml);
     g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);
     g_test_add_func ("/parsers/status-xml-hostile", test_status_xml_hostile);
+    g_test_add_func ("/parsers/status-xml-libvirt", test_status_xml_libvirt);
     g_test_add_func ("/parsers/status-cache", test_status_cache);
     g_test_add_func ("/parsers/log-value", test_log_value);
     return g_test_run ();
