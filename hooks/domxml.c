@@ -4,39 +4,18 @@
  * Theory of operation
  * -------------------
  * The hook reads the domain XML that libvirt (or an earlier qemu.d hook)
- * wrote to its stdin. It comes from libvirt's own formatter, but may carry
- * <metadata> set by any libvirt user and, on a migration, a definition sent
- * by the source host, so it is parsed as untrusted input and every surprise
- * is an error (fail closed):
+ * wrote to its stdin, as untrusted input: it is read the one way every
+ * libvirt XML is read in the project (shim/libvirt-xml.c: size cap,
+ * pre-scan, libxml2 without DTDs, entities or network, depth limit), with
+ * a root <domain> in no namespace, and every surprise is an error (fail
+ * closed).
  *
- *  1. Size: more than UFFD_SHIM_DOMXML_MAX_SIZE bytes is rejected unread.
- *  2. A linear pre-scan rejects any "<!" markup other than comments and
- *     CDATA (so a DOCTYPE, and with it every entity declaration, internal or
- *     external, never reaches libxml2), more than UFFD_SHIM_DOMXML_MAX_ATTRS
- *     attributes on one element, and more than UFFD_SHIM_DOMXML_MAX_NS_DECLS
- *     namespace declarations in total. libxml2 2.9 checks duplicate
- *     attributes and namespaces quadratically; without the pre-scan a 4 MiB
- *     element of short attributes costs it about half an hour of CPU. The
- *     pre-scan ends a tag at any '<' (even inside quotes) exactly as libxml2
- *     ends an attribute value there, so both agree on where tags start and
- *     its count of '=' per tag is never below libxml2's attribute count.
- *  3. libxml2 parses with XML_PARSE_NONET and without XML_PARSE_NOENT,
- *     XML_PARSE_DTDLOAD, XML_PARSE_DTDATTR, XML_PARSE_DTDVALID and
- *     XML_PARSE_HUGE: no network, no file access, no entity substitution, its
- *     built-in limits (depth 256, 10 MB text nodes) stay on. As a second
- *     guard the internalSubset and entityDecl SAX callbacks stop the parser.
- *     The input is read as UTF-8 whatever it declares or starts with
- *     (XML_PARSE_IGNORE_ENC): libvirt writes nothing else, and a UTF-16,
- *     UTF-32 or EBCDIC document would look different to the byte-wise
- *     pre-scan than to libxml2; now it is simply malformed.
- *  4. After parsing, the tree may not be deeper than
- *     UFFD_SHIM_DOMXML_MAX_DEPTH and the root must be a <domain> without a
- *     namespace.
- *
- * Extraction follows libvirt's own reading: <name>, <uuid> (virUUIDParse
- * syntax), <devices><emulator> and the <metadata> element; elements are
- * matched by namespace URI, never by prefix, and a duplicate of anything we
- * rely on is an error rather than a guess.
+ * Extraction follows libvirt's own reading: <name>, <uuid> (the canonical
+ * form virUUIDFormat writes, read by uffd_shim_uuid_parse as everywhere in
+ * the project, white space around it ignored), <devices><emulator> and the
+ * <metadata> element; elements are matched by namespace URI, never by
+ * prefix, and a duplicate of anything we rely on is an error rather than a
+ * guess.
  *
  * Output keeps the input tree and only adds, edits or removes the qemu:env
  * elements (libvirt reads them with the XPath ./qemu:commandline/qemu:env
@@ -59,19 +38,17 @@
 
 #include <string.h>
 
+#include "facts.h"
+#include "libvirt-xml.h"
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 
-/* Namespace declarations accepted in one document. */
-#define UFFD_SHIM_DOMXML_MAX_NS_DECLS 1024u
 /* Name of a domain, as in the wire protocol (UFFD_SHIM_NAME_MAX). */
 #define DOMXML_NAME_MAX 256u
 
-G_DEFINE_QUARK (uffd-shim-domxml-error-quark, uffd_shim_domxml_error)
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlParserCtxt, xmlFreeParserCtxt)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlBuffer, xmlBufferFree)
 
 typedef char DomxmlXmlChar;
@@ -92,309 +69,11 @@ uffd_shim_domain_info_free (UffdShimDomainInfo *info)
     g_free (info);
 }
 
-static gboolean
-has_prefix_n (const char *p, gsize avail, const char *prefix)
-{
-    gsize n = strlen (prefix);
-
-    return avail >= n && memcmp (p, prefix, n) == 0;
-}
-
-/* Returns the offset just past @terminator at or after @from, or @len. */
-static gsize
-skip_past (const char *data, gsize len, gsize from, const char *terminator)
-{
-    gsize tlen = strlen (terminator);
-    const char *hit;
-
-    if (from >= len)
-        return len;
-    hit = memmem (data + from, len - from, terminator, tlen);
-    if (hit == NULL)
-        return len;
-    return (gsize) (hit - data) + tlen;
-}
-
-static gboolean
-is_xml_space (char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Is the attribute name starting at @p (ended by '=' or space) "xmlns" or
- * "xmlns:..."? */
-static gboolean
-is_xmlns_name (const char *p, gsize avail)
-{
-    if (!has_prefix_n (p, avail, "xmlns"))
-        return FALSE;
-    if (avail == 5)
-        return TRUE;
-    return p[5] == ':' || p[5] == '=' || is_xml_space (p[5]);
-}
-
-/*
- * Scans one start tag from @pos (just past '<'); returns the offset after it.
- * Every attribute has exactly one '=' outside quotes, so counting those is an
- * upper bound that a well-formed tag cannot get under.
- */
-static gboolean
-prescan_start_tag (const char *data, gsize len, gsize *pos, guint *ns_decls,
-                   GError **error)
-{
-    guint attrs = 0;
-    char quote = 0;
-    gsize name_start = *pos;
-    gboolean in_name = TRUE;
-    gsize i;
-
-    for (i = *pos; i < len; i++) {
-        char c = data[i];
-
-        /* libxml2 ends an attribute value at '<' too (it is an error), then
-         * parses that '<' as new markup; stopping here keeps both views of
-         * where tags start the same. */
-        if (c == '<')
-            break;
-        if (quote != 0) {
-            if (c == quote)
-                quote = 0;
-            continue;
-        }
-        if (c == '>')
-            break;
-        if (c == '"' || c == '\'') {
-            quote = c;
-            in_name = FALSE;
-        } else if (c == '=') {
-            in_name = FALSE;
-            if (++attrs > UFFD_SHIM_DOMXML_MAX_ATTRS) {
-                g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN,
-                             "an element has more than %u attributes",
-                             UFFD_SHIM_DOMXML_MAX_ATTRS);
-                return FALSE;
-            }
-            if (is_xmlns_name (data + name_start, len - name_start) &&
-                ++*ns_decls > UFFD_SHIM_DOMXML_MAX_NS_DECLS) {
-                g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN,
-                             "more than %u namespace declarations",
-                             UFFD_SHIM_DOMXML_MAX_NS_DECLS);
-                return FALSE;
-            }
-        } else if (is_xml_space (c)) {
-            in_name = FALSE;
-        } else if (!in_name) {
-            in_name = TRUE;
-            name_start = i;
-        }
-    }
-    *pos = i;
-    return TRUE;
-}
-
-static gboolean
-domxml_prescan (const char *data, gsize len, GError **error)
-{
-    guint ns_decls = 0;
-    gsize i = 0;
-
-    while (i < len) {
-        const char *lt = memchr (data + i, '<', len - i);
-
-        if (lt == NULL)
-            return TRUE;
-        i = (gsize) (lt - data) + 1;
-        if (has_prefix_n (data + i, len - i, "!--")) {
-            i = skip_past (data, len, i + 3, "-->");
-        } else if (has_prefix_n (data + i, len - i, "![CDATA[")) {
-            i = skip_past (data, len, i + 8, "]]>");
-        } else if (has_prefix_n (data + i, len - i, "!")) {
-            g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN,
-                                 "DOCTYPE and markup declarations are not allowed in domain XML");
-            return FALSE;
-        } else if (has_prefix_n (data + i, len - i, "?")) {
-            i = skip_past (data, len, i + 1, "?>");
-        } else if (!has_prefix_n (data + i, len - i, "/")) {
-            if (!prescan_start_tag (data, len, &i, &ns_decls, error))
-                return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-typedef struct {
-    gboolean saw_dtd;
-} DomxmlParseState;
-
-/* libxml2 prints some errors (encoding, I/O) through its generic handler
- * even with XML_PARSE_NOERROR; they would end up in libvirt's error message
- * next to ours. Silenced around our calls, then restored. */
-static void
-domxml_silent (void *ctx, const char *msg, ...)
-{
-}
-
-typedef struct {
-    xmlGenericErrorFunc func;
-    void *ctx;
-} DomxmlErrorSave;
-
-static DomxmlErrorSave
-domxml_silence (void)
-{
-    DomxmlErrorSave save = { xmlGenericError, xmlGenericErrorContext };
-
-    xmlSetGenericErrorFunc (NULL, domxml_silent);
-    return save;
-}
-
-static void
-domxml_unsilence (DomxmlErrorSave *save)
-{
-    xmlSetGenericErrorFunc (save->ctx, save->func);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DomxmlErrorSave, domxml_unsilence)
-
-static void
-domxml_sax_internal_subset (void *ctx, const xmlChar *name,
-                            const xmlChar *external_id, const xmlChar *system_id)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    DomxmlParseState *state = ctxt->_private;
-
-    state->saw_dtd = TRUE;
-    xmlStopParser (ctxt);
-}
-
-static void
-domxml_sax_entity_decl (void *ctx, const xmlChar *name, int type,
-                        const xmlChar *public_id, const xmlChar *system_id,
-                        xmlChar *content)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    DomxmlParseState *state = ctxt->_private;
-
-    state->saw_dtd = TRUE;
-    xmlStopParser (ctxt);
-}
-
-static gboolean
-tree_depth_exceeds (xmlNodePtr root, guint max)
-{
-    xmlNodePtr node = root;
-    guint depth = 1;
-
-    if (root->children == NULL)
-        return depth > max;
-    while (node != NULL) {
-        if (node->type == XML_ELEMENT_NODE && depth > max)
-            return TRUE;
-        if (node->type == XML_ELEMENT_NODE && node->children != NULL) {
-            node = node->children;
-            depth++;
-            continue;
-        }
-        while (node->next == NULL) {
-            node = node->parent;
-            depth--;
-            if (node == root || node == NULL)
-                return FALSE;
-        }
-        node = node->next;
-    }
-    return FALSE;
-}
-
-/* Steps 1 and 2 of the theory: size, emptiness, pre-scan. */
-static gboolean
-domxml_check_input (const char *data, gsize len, GError **error)
-{
-    if (len > UFFD_SHIM_DOMXML_MAX_SIZE) {
-        g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_TOO_LARGE,
-                     "domain XML is %" G_GSIZE_FORMAT " bytes, more than the %u allowed",
-                     len, UFFD_SHIM_DOMXML_MAX_SIZE);
-        return FALSE;
-    }
-    if (data == NULL || len == 0) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_MALFORMED,
-                             "domain XML is empty");
-        return FALSE;
-    }
-    return domxml_prescan (data, len, error);
-}
-
-/* Step 3: libxml2 with the safe options and the DTD tripwires. */
-static xmlDocPtr
-domxml_libxml_parse (const char *data, gsize len, GError **error)
-{
-    const int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                        XML_PARSE_IGNORE_ENC;
-    G_GNUC_UNUSED g_auto(DomxmlErrorSave) silenced = domxml_silence ();
-    g_autoptr(xmlParserCtxt) ctxt = xmlNewParserCtxt ();
-    g_autoptr(xmlDoc) doc = NULL;
-    DomxmlParseState state = { FALSE };
-    const xmlError *err;
-    g_autofree char *msg = NULL;
-
-    if (ctxt == NULL) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_MALFORMED,
-                             "cannot allocate an XML parser");
-        return NULL;
-    }
-    ctxt->_private = &state;
-    ctxt->sax->internalSubset = domxml_sax_internal_subset;
-    ctxt->sax->entityDecl = domxml_sax_entity_decl;
-
-    doc = xmlCtxtReadMemory (ctxt, data, (int) len, NULL, "UTF-8", options);
-    if (state.saw_dtd || (doc != NULL && (doc->intSubset != NULL || doc->extSubset != NULL))) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN,
-                             "DOCTYPE and entity declarations are not allowed in domain XML");
-        return NULL;
-    }
-    if (doc != NULL && ctxt->wellFormed && ctxt->nsWellFormed)
-        return g_steal_pointer (&doc);
-
-    err = xmlCtxtGetLastError (ctxt);
-    msg = g_strdup (err != NULL && err->message != NULL ? err->message : "parse error");
-    g_strchomp (msg);
-    g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_MALFORMED,
-                 "malformed domain XML (line %d): %s", err != NULL ? err->line : 0, msg);
-    return NULL;
-}
-
-/* Step 4: the shape of the tree. */
-static gboolean
-domxml_check_tree (xmlDocPtr doc, GError **error)
-{
-    xmlNodePtr root = xmlDocGetRootElement (doc);
-
-    if (root == NULL || root->ns != NULL || !xmlStrEqual (root->name, BAD_CAST "domain")) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
-                             "root element is not <domain>");
-        return FALSE;
-    }
-    if (tree_depth_exceeds (root, UFFD_SHIM_DOMXML_MAX_DEPTH)) {
-        g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN,
-                     "domain XML is nested deeper than %u elements",
-                     UFFD_SHIM_DOMXML_MAX_DEPTH);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* Parses @data into a tree whose root is <domain>; see the theory above. */
-static xmlDocPtr
-domxml_read (const char *data, gsize len, GError **error)
-{
-    g_autoptr(xmlDoc) doc = NULL;
-
-    if (!domxml_check_input (data, len, error))
-        return NULL;
-    doc = domxml_libxml_parse (data, len, error);
-    if (doc == NULL || !domxml_check_tree (doc, error))
-        return NULL;
-    return g_steal_pointer (&doc);
-}
+static const UffdShimXmlKind domain_xml = {
+    .what = "domain XML",
+    .root = "domain",
+    .max_size = UFFD_SHIM_DOMXML_MAX_SIZE,
+};
 
 static gboolean
 node_is (xmlNodePtr node, const char *ns_href, const char *name)
@@ -417,7 +96,7 @@ find_unique_child (xmlNodePtr parent, const char *name, xmlNodePtr *out, GError 
         if (!node_is (node, NULL, name))
             continue;
         if (*out != NULL) {
-            g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+            g_set_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                          "more than one <%s> in <%s>", name, (const char *) parent->name);
             return FALSE;
         }
@@ -434,38 +113,6 @@ node_text (xmlNodePtr node)
     return g_strdup (content != NULL ? content : "");
 }
 
-gboolean
-uffd_shim_domxml_parse_uuid (const char *text, guint8 uuid[16])
-{
-    const char *cur = text;
-    guint i = 0;
-
-    while (g_ascii_isspace (*cur))
-        cur++;
-    while (i < 16) {
-        int hi, lo;
-
-        if (*cur == '-' || *cur == ' ') {
-            cur++;
-            continue;
-        }
-        hi = g_ascii_xdigit_value (cur[0]);
-        if (hi < 0)
-            return FALSE;
-        lo = g_ascii_xdigit_value (cur[1]);
-        if (lo < 0)
-            return FALSE;
-        uuid[i++] = (guint8) (hi * 16 + lo);
-        cur += 2;
-    }
-    while (*cur != '\0') {
-        if (!g_ascii_isspace (*cur))
-            return FALSE;
-        cur++;
-    }
-    return TRUE;
-}
-
 static gboolean
 extract_name (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
 {
@@ -474,13 +121,13 @@ extract_name (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
     if (!find_unique_child (root, "name", &node, error))
         return FALSE;
     if (node == NULL) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "domain XML has no <name>");
         return FALSE;
     }
     info->name = node_text (node);
     if (info->name[0] == '\0' || strlen (info->name) >= DOMXML_NAME_MAX) {
-        g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                      "domain <name> must be 1 to %u bytes long", DOMXML_NAME_MAX - 1);
         return FALSE;
     }
@@ -496,13 +143,13 @@ extract_uuid (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
     if (!find_unique_child (root, "uuid", &node, error))
         return FALSE;
     if (node == NULL) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "domain XML has no <uuid>");
         return FALSE;
     }
     text = node_text (node);
-    if (!uffd_shim_domxml_parse_uuid (text, info->uuid)) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+    if (!uffd_shim_uuid_parse (g_strstrip (text), info->uuid)) {
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "domain <uuid> is not a valid UUID");
         return FALSE;
     }
@@ -542,7 +189,7 @@ extract_opt_in (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
         if (!node_is (node, UFFD_SHIM_DOMXML_NS, "postcopy"))
             continue;
         if (found != NULL) {
-            g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+            g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                                  "more than one uffd-shim <postcopy> element in <metadata>");
             return FALSE;
         }
@@ -557,7 +204,7 @@ extract_opt_in (xmlNodePtr root, UffdShimDomainInfo *info, GError **error)
     } else if (g_strcmp0 (enabled, "no") == 0) {
         info->postcopy = UFFD_SHIM_OPT_IN_NO;
     } else {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "uffd-shim <postcopy> in <metadata> needs enabled=\"yes\" or enabled=\"no\"");
         return FALSE;
     }
@@ -574,7 +221,7 @@ uffd_shim_domxml_parse_info (const char *data, gsize len,
 
     g_return_val_if_fail (out != NULL, FALSE);
 
-    doc = domxml_read (data, len, error);
+    doc = uffd_shim_xml_read (&domain_xml, data, len, error);
     if (doc == NULL)
         return FALSE;
     root = xmlDocGetRootElement (doc);
@@ -657,7 +304,7 @@ whitespace_text (xmlNodePtr node)
     if (node == NULL || node->type != XML_TEXT_NODE || node->content == NULL)
         return NULL;
     for (p = (const char *) node->content; *p != '\0'; p++)
-        if (!is_xml_space (*p))
+        if (!uffd_shim_xml_is_space (*p))
             return NULL;
     return (const char *) node->content;
 }
@@ -839,25 +486,25 @@ add_env (xmlDocPtr doc, xmlNodePtr root, xmlNodePtr cmdline, const char *preload
 static gboolean
 domxml_serialize (xmlDocPtr doc, char **out, gsize *out_len, GError **error)
 {
-    G_GNUC_UNUSED g_auto(DomxmlErrorSave) silenced = domxml_silence ();
+    G_GNUC_UNUSED g_auto(UffdShimXmlErrorSave) silenced = uffd_shim_xml_silence ();
     g_autoptr(xmlBuffer) buf = xmlBufferCreate ();
     xmlSaveCtxtPtr save;
     long written;
 
     if (buf == NULL) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "cannot allocate an XML buffer");
         return FALSE;
     }
     save = xmlSaveToBuffer (buf, "UTF-8", XML_SAVE_NO_DECL);
     if (save == NULL) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "cannot serialize domain XML");
         return FALSE;
     }
     written = xmlSaveDoc (save, doc);
     if (xmlSaveClose (save) < 0 || written < 0) {
-        g_set_error_literal (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                              "cannot serialize domain XML");
         return FALSE;
     }
@@ -880,12 +527,12 @@ domxml_edit_preload (const char *data, gsize len, const char *preload, gboolean 
     g_return_val_if_fail (out != NULL, FALSE);
 
     if (!preload_path_valid (preload)) {
-        g_set_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_INVALID,
+        g_set_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
                      "preload library \"%s\" must be an absolute path without ':' or spaces",
                      preload != NULL ? preload : "");
         return FALSE;
     }
-    doc = domxml_read (data, len, error);
+    doc = uffd_shim_xml_read (&domain_xml, data, len, error);
     if (doc == NULL)
         return FALSE;
     root = xmlDocGetRootElement (doc);

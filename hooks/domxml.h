@@ -5,29 +5,16 @@
 
 #include <glib.h>
 
+#include "libvirt-xml.h"
+
 /* Largest domain XML accepted, in bytes. Real definitions are a few KiB. */
 #define UFFD_SHIM_DOMXML_MAX_SIZE (4u * 1024u * 1024u)
-/* Deepest element nesting accepted (libvirt's own XML needs fewer than 10). */
-#define UFFD_SHIM_DOMXML_MAX_DEPTH 64u
-/* Most attributes accepted on one element (libxml2 2.9 checks duplicates
- * quadratically, so an unbounded count would be a CPU sink). */
-#define UFFD_SHIM_DOMXML_MAX_ATTRS 256u
 
 #define UFFD_SHIM_DOMXML_NS       "http://uffd-shim.org/schemas/domain/1.0"
 #define UFFD_SHIM_DOMXML_QEMU_NS  "http://libvirt.org/schemas/domain/qemu/1.0"
 /* File name of the preload library: an LD_PRELOAD entry of this name, in
  * any directory, is uffd-shim's (another host's install keeps it elsewhere). */
 #define UFFD_SHIM_DOMXML_PRELOAD_NAME "libuffd-shim-preload.so"
-
-#define UFFD_SHIM_DOMXML_ERROR (uffd_shim_domxml_error_quark ())
-GQuark uffd_shim_domxml_error_quark (void);
-
-typedef enum {
-    UFFD_SHIM_DOMXML_ERROR_TOO_LARGE, /* over UFFD_SHIM_DOMXML_MAX_SIZE */
-    UFFD_SHIM_DOMXML_ERROR_FORBIDDEN, /* DOCTYPE, entity declaration, too deep */
-    UFFD_SHIM_DOMXML_ERROR_MALFORMED, /* not well-formed XML */
-    UFFD_SHIM_DOMXML_ERROR_INVALID,   /* well-formed, but not a usable domain */
-} UffdShimDomxmlError;
 
 /* The <uffd-shim:postcopy enabled="..."/> opt-in element in <metadata>. */
 typedef enum {
@@ -48,8 +35,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (UffdShimDomainInfo, uffd_shim_domain_info_free)
 
 /* Parses @data (@len bytes, need not be NUL-terminated) and extracts the
  * fields of UffdShimDomainInfo. Fails closed: anything unexpected (no or
- * duplicate <name>/<uuid>, a bad UUID, duplicate opt-in elements, an
- * enabled value other than yes/no, a DOCTYPE) is an error. */
+ * duplicate <name>/<uuid>, a UUID not in canonical form, duplicate opt-in
+ * elements, an enabled value other than yes/no, a DOCTYPE) is an error.
+ * Errors of all three calls are in UFFD_SHIM_XML_ERROR (libvirt-xml.h):
+ * TOO_LARGE over UFFD_SHIM_DOMXML_MAX_SIZE, INVALID for XML that is not a
+ * usable domain. */
 gboolean uffd_shim_domxml_parse_info (const char *data, gsize len,
                                       UffdShimDomainInfo **out,
                                       GError **error);
@@ -82,9 +72,5 @@ gboolean uffd_shim_domxml_remove_preload (const char *data, gsize len,
                                           char **out, gsize *out_len,
                                           gboolean *changed,
                                           GError **error);
-
-/* Parses a UUID the way libvirt does: 32 hex digits, '-' allowed between
- * byte pairs, surrounding whitespace ignored. */
-gboolean uffd_shim_domxml_parse_uuid (const char *text, guint8 uuid[16]);
 
 #endif /* UFFD_SHIM_DOMXML_H */

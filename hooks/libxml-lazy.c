@@ -9,11 +9,12 @@
  * libxml2 brings ICU and libstdc++ (with its locale initialisation), several
  * milliseconds per exec on a small VM, while the call itself only drains
  * stdin. So the hook binary is not linked against libxml2 at all: domxml.c
- * is compiled against libxml2's headers as everywhere else, and the
- * functions it calls are defined here with libxml2's own prototypes (the
- * compiler checks each definition against the header's declaration),
- * forwarding to the real ones, which uffd_shim_hook_libxml_load() resolves
- * with dlopen()/dlsym() when an operation that reads domain XML starts.
+ * and the shared reader shim/libvirt-xml.c are compiled against libxml2's
+ * headers as everywhere else, and the functions they call are defined here
+ * with libxml2's own prototypes (the compiler checks each definition
+ * against the header's declaration), forwarding to the real ones, which
+ * uffd_shim_hook_libxml_load() resolves with dlopen()/dlsym() when an
+ * operation that reads domain XML starts.
  *
  * The library is opened by its soname, so it is found exactly the way the
  * DT_NEEDED entry of a linked hook would find it (same search path, same
@@ -21,8 +22,9 @@
  * exported from the executable (it is not linked with --export-dynamic), so
  * libxml2's internal references keep binding to libxml2 itself.
  *
- * If domxml.c starts calling a libxml2 function that is not in the list
- * below, the hook fails to link (no libxml2 to resolve it from): add it here.
+ * If domxml.c or libvirt-xml.c starts calling a libxml2 function that is
+ * not in the list below, the hook fails to link (no libxml2 to resolve it
+ * from): add it here.
  * `xmlFree` is a variable in libxml2 (a function pointer), copied from the
  * library at load time.
  */

@@ -193,39 +193,6 @@ unix_diag (UffdShimBackendFactsCtx *ctx, guint64 ino, UffdShimUnixSock *out)
     }
 }
 
-/* A root-owned, not group/world-writable regular file of @dir, whole. */
-/* #syscalls: open openat fstat newfstatat statx pread64 close */
-static char *
-read_root_file (const char *dir, const char *name, const char *suffix, gsize *len)
-{
-    g_autofree char *path = g_strdup_printf ("%s/%s%s", dir, name, suffix);
-    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    char *buf;
-    gsize got = 0;
-
-    if (fd < 0)
-        return NULL;
-    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != 0 || (st.st_mode & 0022) ||
-        st.st_size <= 0 || st.st_size > UFFD_SHIM_STATUS_XML_MAX) {
-        close (fd);
-        return NULL;
-    }
-    buf = g_malloc ((gsize) st.st_size + 1);
-    while (got < (gsize) st.st_size) {
-        ssize_t n = pread (fd, buf + got, (gsize) st.st_size - got, (off_t) got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (gsize) n;
-    }
-    close (fd);
-    buf[got] = '\0';
-    *len = got;
-    return buf;
-}
-
 /* The pid of domain @name's QEMU as libvirt records it (pid file locked by
  * the pid it names), or 0. */
 static pid_t
@@ -353,7 +320,7 @@ uffd_shim_backend_gather (UffdShimBackendFactsCtx *ctx, const UffdShimConfig *cf
 
         if (g->state != UFFD_SHIM_GRANT_ACTIVE ||
             !(qemu = domain_qemu (cfg->libvirt_run_dir, g->name)) ||
-            !(xml = read_root_file (cfg->libvirt_run_dir, g->name, ".xml", &len)) ||
+            !(xml = uffd_shim_libvirt_read_status (cfg->libvirt_run_dir, g->name, &len, NULL)) ||
             !uffd_shim_parse_status_xml (xml, len, &rec, NULL) || rec.status_pid != qemu ||
             strcmp (rec.name, g->name) != 0 || memcmp (rec.uuid, g->uuid, sizeof g->uuid) != 0 ||
             !grant_matches (xml, len, listening, socket))

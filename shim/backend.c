@@ -34,22 +34,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
-#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "libvirt-record.h"
+#include "libvirt-xml.h"
 #include "shim-error.h"
 
 /* ---- status XML --------------------------------------------------------------- */
-
-static xmlNode *
-child (xmlNode *parent, const char *name)
-{
-    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrEqual (c->name, BAD_CAST name))
-            return c;
-    return NULL;
-}
 
 static gboolean
 attr_is (xmlNode *n, const char *name, const char *value)
@@ -79,7 +70,7 @@ path_ok (const char *p)
 static gboolean
 take_source (xmlNode *dev, gboolean need_client_mode, GPtrArray *paths, GError **error)
 {
-    xmlNode *src = child (dev, "source");
+    xmlNode *src = uffd_shim_xml_child (dev, "source");
     xmlChar *path;
     gboolean ok = TRUE;
 
@@ -107,28 +98,13 @@ take_source (xmlNode *dev, gboolean need_client_mode, GPtrArray *paths, GError *
 gboolean
 uffd_shim_backend_parse_sockets (const char *buf, gsize len, GPtrArray *paths, GError **error)
 {
-    xmlDoc *doc;
-    xmlNode *root, *dom, *devs;
+    xmlNode *dom, *devs;
+    xmlDoc *doc = uffd_shim_status_xml_read (buf, len, &dom, error);
     gboolean ok = TRUE;
 
-    if (len == 0 || len > UFFD_SHIM_STATUS_XML_MAX) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML size %zu", len);
+    if (!doc)
         return FALSE;
-    }
-    doc = xmlReadMemory (buf, (int) len, "status.xml", NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not well-formed");
-        return FALSE;
-    }
-    root = xmlDocGetRootElement (doc);
-    if (doc->intSubset || !root || root->ns || !xmlStrEqual (root->name, BAD_CAST "domstatus") ||
-        !(dom = child (root, "domain"))) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not <domstatus>");
-        xmlFreeDoc (doc);
-        return FALSE;
-    }
-    devs = child (dom, "devices");
+    devs = uffd_shim_xml_child (dom, "devices");
     for (xmlNode *d = devs ? devs->children : NULL; d && ok; d = d->next) {
         if (d->type != XML_ELEMENT_NODE || d->ns || !attr_is (d, "type", "vhostuser"))
             continue;

@@ -20,8 +20,8 @@
 
 /*
  * The vhost-user sockets a domain's QEMU connects to as a client, from its
- * status XML (<domstatus><domain><devices>, the same document and the same
- * libxml2 settings as uffd_shim_parse_status_xml): the path of
+ * status XML (<domstatus><domain><devices>, the document read by
+ * uffd_shim_status_xml_read as for uffd_shim_parse_status_xml): the path of
  * <disk type='vhostuser'><source type='unix' path=.../> (QEMU is always the
  * client of a vhost-user disk) and of <interface type='vhostuser'><source
  * type='unix' path=... mode='client'/>. Paths are absolute, 1..107 bytes,

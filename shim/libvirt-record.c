@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What libvirt recorded about a running domain: pid file, its lock owner, status XML. */
 /*
+ * Theory of operation
+ * -------------------
  * libvirt (9.0 .. 11.x) starts QEMU like this: the forked child writes its
  * pid into RUNDIR/NAME.pid and takes an fcntl write lock on it, then execs
  * QEMU with that fd still open, so the QEMU process itself owns the lock for
@@ -18,6 +20,31 @@
  * tests/newer-stack check the broker's reading of it). The job is gone
  * once the migration has finished (the domain runs) or failed (QEMU is
  * killed and the files removed).
+ *
+ * The status XML is read as every libvirt XML is (libvirt-xml.c: size cap,
+ * pre-scan, libxml2 without DTDs, entities or network, depth limit), at
+ * most UFFD_SHIM_STATUS_XML_MAX bytes. What is taken: the root element
+ * <domstatus> in no namespace with its pid attribute, its first child
+ * element <domain> in no namespace, and the full text of that element's
+ * first <name> and first <uuid> in no namespace (the UUID in canonical form,
+ * white space around it ignored); and whether its first child element <job>
+ * in no namespace has async="migration in". backend.c takes the vhost-user
+ * sockets from the same <domain>.
+ *
+ * A real status XML is tens of kilobytes, and parsing it per request was
+ * the largest cost of a hand-out; so the record parsed last is kept with
+ * the grant (UffdShimStatusCache) and used again only when the file, opened
+ * and its owner and mode checked as on every request, is the same version
+ * (device, inode, size, mtime and ctime) and the request comes from the pid
+ * that record names. That is enough: libvirt replaces NAME.xml (a new file,
+ * renamed over the old one) whenever the domain's state changes, so a new
+ * version has a new inode; an in-place write changes the ctime, which
+ * nobody can set (two in-place rewrites of the same size within one clock
+ * tick would not show; only root can write the file and libvirt never does
+ * so). A request from any other process (a new QEMU of the domain, a
+ * stranger) re-reads the file, and of the fields kept pid, name and UUID
+ * cannot change while that pid lives; the migration job changes only with a
+ * new version (libvirt saves the status XML at every job change).
  */
 #include "libvirt-record.h"
 
@@ -28,11 +55,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "grants.h"
+#include "libvirt-xml.h"
 #include "shim-error.h"
+
+static const UffdShimXmlKind status_xml = {
+    .what = "status XML",
+    .root = "domstatus",
+    .max_size = UFFD_SHIM_STATUS_XML_MAX,
+};
 
 /* #syscalls: open openat fstat newfstatat statx close */
 static int
@@ -85,23 +118,21 @@ uffd_shim_libvirt_read_pidfile (const char *run_dir, const char *name, UffdShimL
     return TRUE;
 }
 
-static xmlNode *
-child (xmlNode *parent, const char *name)
+xmlDoc *
+uffd_shim_status_xml_read (const char *buf, gsize len, xmlNode **domain, GError **error)
 {
-    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && !c->ns && xmlStrEqual (c->name, BAD_CAST name))
-            return c;
-    return NULL;
+    xmlDoc *doc = uffd_shim_xml_read (&status_xml, buf, len, error);
+
+    if (doc && !(*domain = uffd_shim_xml_child (xmlDocGetRootElement (doc), "domain"))) {
+        g_set_error_literal (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_INVALID,
+                             "status XML has no <domain>");
+        xmlFreeDoc (doc);
+        return NULL;
+    }
+    return doc;
 }
 
-/*
- * libxml2, as for every domain XML in the project, with no entity
- * substitution, no DTD loading and no network. What is taken: the root
- * element <domstatus> (no DOCTYPE) with its pid attribute, its first child
- * element <domain> in no namespace, and the full text of that element's
- * first <name> and first <uuid> in no namespace; and whether its first child
- * element <job> in no namespace has async="migration in".
- */
+/* What is taken: see the theory above. */
 gboolean
 uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec, GError **error)
 {
@@ -111,28 +142,16 @@ uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *r
     guint64 v = 0;
     gboolean ok = FALSE;
 
-    if (len == 0 || len > UFFD_SHIM_STATUS_XML_MAX) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML size %zu", len);
+    doc = uffd_shim_status_xml_read (buf, len, &dom, error);
+    if (!doc)
         return FALSE;
-    }
-    doc = xmlReadMemory (buf, (int) len, "status.xml", NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not well-formed");
-        return FALSE;
-    }
     root = xmlDocGetRootElement (doc);
-    if (doc->intSubset || !root || root->ns || !xmlStrEqual (root->name, BAD_CAST "domstatus") ||
-        !(dom = child (root, "domain"))) {
-        g_set_error (error, UFFD_SHIM_ERROR, 0, "status XML is not <domstatus>");
-        goto out;
-    }
     pid = xmlGetNoNsProp (root, BAD_CAST "pid");
-    node = child (dom, "uuid");
+    node = uffd_shim_xml_child (dom, "uuid");
     uuid = node ? xmlNodeGetContent (node) : NULL;
-    node = child (dom, "name");
+    node = uffd_shim_xml_child (dom, "name");
     name = node ? xmlNodeGetContent (node) : NULL;
-    node = child (root, "job");
+    node = uffd_shim_xml_child (root, "job");
     if (node) {
         xmlChar *async = xmlGetNoNsProp (node, BAD_CAST "async");
         rec->incoming = async && xmlStrEqual (async, BAD_CAST "migration in");
@@ -158,25 +177,44 @@ out:
 }
 
 /* #syscalls: pread64 */
-static gboolean
-read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name,
-                UffdShimLibvirtRecord *rec, GError **error)
+/* The whole status XML open on @fd (of size @st), NUL-terminated. */
+static char *
+read_status_fd (int fd, const struct stat *st, const char *run_dir, const char *name, gsize *len,
+                GError **error)
 {
-    g_autofree char *buf = NULL;
+    char *buf;
     gsize off = 0;
 
     if (st->st_size <= 0 || st->st_size > UFFD_SHIM_STATUS_XML_MAX) {
         g_set_error (error, UFFD_SHIM_ERROR, 0, "%s/%s.xml: bad size", run_dir, name);
-        return FALSE;
+        return NULL;
     }
-    buf = g_malloc ((gsize) st->st_size);
+    buf = g_malloc ((gsize) st->st_size + 1);
     while (off < (gsize) st->st_size) {
         ssize_t n = pread (fd, buf + off, (gsize) st->st_size - off, (off_t) off);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         off += (gsize) n;
     }
-    return uffd_shim_parse_status_xml (buf, off, rec, error);
+    buf[off] = '\0';
+    *len = off;
+    return buf;
+}
+
+char *
+uffd_shim_libvirt_read_status (const char *run_dir, const char *name, gsize *len, GError **error)
+{
+    struct stat st;
+    int fd = open_root_file (run_dir, name, ".xml", &st, error);
+    char *buf;
+
+    if (fd < 0)
+        return NULL;
+    buf = read_status_fd (fd, &st, run_dir, name, len, error);
+    close (fd);
+    return buf;
 }
 
 static gboolean
@@ -187,19 +225,7 @@ same_version (const UffdShimStatusCache *c, const struct stat *st)
            c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-/*
- * libvirt replaces NAME.xml (a new file, renamed over the old one) whenever
- * the domain's state changes, so a new version has a new inode; an in-place
- * write changes the ctime, which nobody can set (two in-place rewrites of
- * the same size within one clock tick would not show; only root can write
- * the file and libvirt never does so). And the cached record is only used
- * for a request from the pid it names: one from any other process (a new
- * QEMU of the domain, a stranger) re-reads the file, and of the fields kept
- * pid, name and UUID cannot change while that pid lives; the migration job
- * changes only with a new version (libvirt saves the status XML at every
- * job change). The file is opened and its owner and mode checked on every
- * request.
- */
+/* When the cached record may be used: see the theory above. */
 gboolean
 uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,
                                       UffdShimStatusCache **cache, UffdShimLibvirtRecord *rec,
@@ -209,6 +235,8 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
     int fd = open_root_file (run_dir, name, ".xml", &st, error);
     UffdShimLibvirtRecord fresh = { 0 };
     UffdShimStatusCache *c = *cache;
+    g_autofree char *buf = NULL;
+    gsize len = 0;
 
     if (fd < 0) {
         g_clear_pointer (cache, g_free);
@@ -223,12 +251,12 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
         memcpy (rec->name, c->rec.name, sizeof rec->name);
         return TRUE;
     }
-    if (!read_status_fd (fd, &st, run_dir, name, &fresh, error)) {
-        close (fd);
+    buf = read_status_fd (fd, &st, run_dir, name, &len, error);
+    close (fd);
+    if (!buf || !uffd_shim_parse_status_xml (buf, len, &fresh, error)) {
         g_clear_pointer (cache, g_free);
         return FALSE;
     }
-    close (fd);
     if (!c)
         c = *cache = g_new0 (UffdShimStatusCache, 1);
     c->dev = st.st_dev;

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/types.h>
 #include <time.h>
+#include <libxml/tree.h>
 #include "facts.h"
 #include "uffd-shim-proto.h"
 
@@ -19,6 +20,7 @@ typedef struct {
     char name[UFFD_SHIM_NAME_MAX];   /* <domstatus><domain><name> */
 } UffdShimLibvirtRecord;
 
+/* Largest status XML read, in bytes (a real one is tens of KiB). */
 #define UFFD_SHIM_STATUS_XML_MAX (16u << 20)
 
 /* Reads the pid file and its lock owner. Both files must be regular files
@@ -46,8 +48,18 @@ gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *
                                                UffdShimStatusCache **cache,
                                                UffdShimLibvirtRecord *rec, GError **error);
 
+/* The whole of RUNDIR/NAME.xml, NUL-terminated (g_free), its length in
+ * *@len; it must be a root-owned regular file writable only by root, not a
+ * symlink, of at most UFFD_SHIM_STATUS_XML_MAX bytes. */
+char *uffd_shim_libvirt_read_status (const char *run_dir, const char *name, gsize *len,
+                                     GError **error);
+
 /* Pure parsers. */
 gboolean uffd_shim_parse_status_xml (const char *buf, gsize len, UffdShimLibvirtRecord *rec,
                                      GError **error);
+/* The status XML @buf read the one way (libvirt-xml.c: errors in
+ * UFFD_SHIM_XML_ERROR): its tree (xmlFreeDoc), whose root is <domstatus>, and
+ * in *@domain that root's first <domain> child in no namespace. */
+xmlDoc *uffd_shim_status_xml_read (const char *buf, gsize len, xmlNode **domain, GError **error);
 
 #endif

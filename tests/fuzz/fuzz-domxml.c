@@ -58,7 +58,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         if (uffd_shim_domxml_parse_info (out, out_len, &info2, &error))
             check_same_info (info, info2);
         else
-            g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN);
+            g_assert_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_FORBIDDEN);
         g_clear_error (&error);
     }
 
@@ -67,13 +67,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         g_assert_false (changed);
         g_assert_cmpstr (out, ==, out2);
     } else {
-        g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN);
+        g_assert_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_FORBIDDEN);
     }
     g_clear_error (&error);
 
     if (!uffd_shim_domxml_remove_preload (out, out_len, FUZZ_PRELOAD, &bare, &bare_len,
                                           &changed, &error)) {
-        g_assert_error (error, UFFD_SHIM_DOMXML_ERROR, UFFD_SHIM_DOMXML_ERROR_FORBIDDEN);
+        g_assert_error (error, UFFD_SHIM_XML_ERROR, UFFD_SHIM_XML_ERROR_FORBIDDEN);
         return 0;
     }
     g_assert_true (changed);

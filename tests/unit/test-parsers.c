@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "libvirt-record.h"
+#include "libvirt-xml.h"
 #include "log.h"
 #include "peer.h"
 
@@ -187,6 +189,196 @@ test_status_xml_details (void)
     }
 }
 
+/* A status XML libvirt could have written, with @inner in <domain> (after
+ * its name and uuid) and @attrs on <domstatus>. */
+static char *
+status_with (const char *attrs, const char *inner)
+{
+    return g_strdup_printf ("<domstatus state='running' reason='booted' pid='7'%s>"
+                            "<domain type='qemu' id='1'><name>vm</name>"
+                            "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid>%s"
+                            "<devices/></domain></domstatus>", attrs, inner);
+}
+
+/* Both readers of the status XML (the record and the vhost-user sockets)
+ * refuse @xml with UFFD_SHIM_XML_ERROR @code, soon. */
+static void
+assert_status_refused (const char *what, const char *xml, gsize len, int code)
+{
+    g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr (GTimer) timer = g_timer_new ();
+    g_autoptr (GError) e1 = NULL;
+    g_autoptr (GError) e2 = NULL;
+    UffdShimLibvirtRecord r = { 0 };
+
+    if (g_test_verbose ())
+        g_test_message ("%s", what);
+    g_assert_false (uffd_shim_parse_status_xml (xml, len, &r, &e1));
+    g_assert_error (e1, UFFD_SHIM_XML_ERROR, code);
+    g_assert_false (uffd_shim_backend_parse_sockets (xml, len, paths, &e2));
+    g_assert_error (e2, UFFD_SHIM_XML_ERROR, code);
+    g_assert_cmpfloat (g_timer_elapsed (timer, NULL), <, 5.0);
+}
+
+static void
+assert_status_taken (const char *xml, gsize len)
+{
+    g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+    UffdShimLibvirtRecord r = { 0 };
+    g_autoptr (GError) e = NULL;
+
+    g_assert_true (uffd_shim_parse_status_xml (xml, len, &r, &e));
+    g_assert_no_error (e);
+    g_assert_cmpint (r.status_pid, ==, 7);
+    g_assert_cmpstr (r.name, ==, "vm");
+    g_assert_true (uffd_shim_backend_parse_sockets (xml, len, paths, NULL));
+}
+
+/* Hostile status XML: the broker reads it the hardened way the hook reads
+ * domain XML (shim/libvirt-xml.c), not with plain libxml2. */
+static void
+test_status_xml_hostile (void)
+{
+    static const struct {
+        const char *what;
+        const char *xml;
+        int code;
+    } cases[] = {
+        { "internal entity",
+          "<!DOCTYPE domstatus [<!ENTITY e 'x'>]><domstatus pid='7'><domain><name>&e;</name>"
+          "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+          UFFD_SHIM_XML_ERROR_FORBIDDEN },
+        { "external entity",
+          "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/hostname'>]><domstatus pid='7'><domain>"
+          "<name>&e;</name><uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+          UFFD_SHIM_XML_ERROR_FORBIDDEN },
+        { "billion laughs",
+          "<!DOCTYPE d [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
+          "<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>]><domstatus pid='7'><domain>"
+          "<name>&c;</name><uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+          UFFD_SHIM_XML_ERROR_FORBIDDEN },
+        { "DOCTYPE after libvirt's comment",
+          "<!--\nWARNING\n-->\n<!DOCTYPE domstatus SYSTEM 'http://example.org/d.dtd'>"
+          "<domstatus pid='7'><domain><name>vm</name>"
+          "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+          UFFD_SHIM_XML_ERROR_FORBIDDEN },
+        { "empty", "", UFFD_SHIM_XML_ERROR_MALFORMED },
+        { "not well-formed", "<domstatus pid='7'><domain>", UFFD_SHIM_XML_ERROR_MALFORMED },
+        { "wrong root",
+          "<domain><name>vm</name><uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain>",
+          UFFD_SHIM_XML_ERROR_INVALID },
+        { "root in a namespace",
+          "<x:domstatus xmlns:x='urn:x' pid='7'><domain><name>vm</name>"
+          "<uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></x:domstatus>",
+          UFFD_SHIM_XML_ERROR_INVALID },
+        { "root in a default namespace",
+          "<domstatus xmlns='http://libvirt.org/schemas/domain/qemu/1.0' pid='7'><domain>"
+          "<name>vm</name><uuid>01020304-0506-0708-090a-0b0c0d0e0f10</uuid></domain></domstatus>",
+          UFFD_SHIM_XML_ERROR_INVALID },
+        { "no <domain>", "<domstatus pid='7'><job async='migration in'/></domstatus>",
+          UFFD_SHIM_XML_ERROR_INVALID },
+    };
+    /* UTF-16 with a byte order mark: plain libxml2 reads it, the project
+     * reads only UTF-8 (what the byte-wise pre-scan sees). */
+    static const char utf16[] = "\xff\xfe<\0d\0o\0m\0s\0t\0a\0t\0u\0s\0 \0p\0i\0d\0=\0'\0" "7\0'\0/\0>\0";
+    g_autoptr (GString) deep = g_string_new (NULL);
+    g_autoptr (GString) deepest_ok = g_string_new (NULL);
+    g_autoptr (GString) attrs = g_string_new (NULL);
+    g_autoptr (GString) ns = g_string_new (NULL);
+    g_autofree char *xml = NULL;
+    g_autofree char *big = NULL;
+    gsize n;
+
+    for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+        assert_status_refused (cases[i].what, cases[i].xml, strlen (cases[i].xml), cases[i].code);
+    assert_status_refused ("UTF-16", utf16, sizeof utf16 - 1, UFFD_SHIM_XML_ERROR_MALFORMED);
+
+    /* Depth: <domstatus><domain> and the nesting in <metadata>; the limit
+     * itself is taken, one more is refused (libxml2's own limit is 256). */
+    for (guint i = 0; i < UFFD_SHIM_XML_MAX_DEPTH - 2; i++)
+        g_string_append (deepest_ok, "<x>");
+    for (guint i = 0; i < UFFD_SHIM_XML_MAX_DEPTH - 2; i++)
+        g_string_append (deepest_ok, "</x>");
+    g_string_printf (deep, "<x>%s</x>", deepest_ok->str);
+    xml = status_with ("", deepest_ok->str);
+    assert_status_taken (xml, strlen (xml));
+    g_free (xml);
+    xml = status_with ("", deep->str);
+    assert_status_refused ("one element too deep", xml, strlen (xml), UFFD_SHIM_XML_ERROR_FORBIDDEN);
+    g_free (xml);
+    g_string_truncate (deep, 0);
+    for (guint i = 0; i < 200; i++)
+        g_string_append (deep, "<x>");
+    for (guint i = 0; i < 200; i++)
+        g_string_append (deep, "</x>");
+    xml = status_with ("", deep->str);
+    assert_status_refused ("200 elements deep", xml, strlen (xml), UFFD_SHIM_XML_ERROR_FORBIDDEN);
+    g_free (xml);
+
+    /* Attributes on one element, namespace declarations in the document. */
+    for (guint i = 0; i <= UFFD_SHIM_XML_MAX_ATTRS; i++)
+        g_string_append_printf (attrs, " a%u='%u'", i, i);
+    xml = status_with (attrs->str, "");
+    assert_status_refused ("too many attributes", xml, strlen (xml), UFFD_SHIM_XML_ERROR_FORBIDDEN);
+    g_free (xml);
+    for (guint i = 0; i <= UFFD_SHIM_XML_MAX_NS_DECLS; i++)
+        g_string_append_printf (ns, "<m%u:x xmlns:m%u='urn:%u'/>", i, i, i);
+    xml = status_with ("", ns->str);
+    assert_status_refused ("too many namespace declarations", xml, strlen (xml),
+                           UFFD_SHIM_XML_ERROR_FORBIDDEN);
+    g_free (xml);
+
+    /* Size: a document of exactly the cap is read, one byte more is not.
+     * (Padded with elements, as libvirt's <qemuCaps> is long: libxml2,
+     * without XML_PARSE_HUGE, refuses a run of white space near the end of
+     * a document over 10 MB.) */
+    xml = status_with ("", "");
+    n = strlen (xml) + 1; /* and the final newline */
+    g_string_truncate (attrs, 0);
+    while (n + attrs->len + 26 <= UFFD_SHIM_STATUS_XML_MAX)
+        g_string_append (attrs, "<flag name='x'/>\n");
+    g_string_append (attrs, "<f v='");
+    while (n + attrs->len + 3 < UFFD_SHIM_STATUS_XML_MAX)
+        g_string_append_c (attrs, 'v');
+    g_string_append (attrs, "'/>");
+    g_free (xml);
+    xml = status_with ("", attrs->str);
+    big = g_strconcat (xml, "\n\n", NULL);
+    g_assert_cmpuint (strlen (big), ==, UFFD_SHIM_STATUS_XML_MAX + 1);
+    assert_status_taken (big, UFFD_SHIM_STATUS_XML_MAX);
+    assert_status_refused ("oversize", big, UFFD_SHIM_STATUS_XML_MAX + 1,
+                           UFFD_SHIM_XML_ERROR_TOO_LARGE);
+}
+
+/* A status XML as libvirt 9.0 wrote it on a migration's destination (the
+ * seed tests/fuzz/corpus/status-xml/libvirt-9.0-migration-in.xml, 11 KB,
+ * eight elements deep): the hardened reader's limits fit it. */
+static void
+test_status_xml_libvirt (void)
+{
+    const char *src = g_getenv ("UFFD_SHIM_SRCDIR");
+    g_autofree char *path = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+    UffdShimLibvirtRecord r = { 0 };
+    g_autoptr (GError) e = NULL;
+    gsize len = 0;
+
+    g_assert_nonnull (src);
+    path = g_build_filename (src, "tests", "fuzz", "corpus", "status-xml",
+                             "libvirt-9.0-migration-in.xml", NULL);
+    g_assert_true (g_file_get_contents (path, &xml, &len, NULL));
+    g_assert_true (uffd_shim_parse_status_xml (xml, len, &r, &e));
+    g_assert_no_error (e);
+    g_assert_cmpint (r.status_pid, ==, 14299);
+    g_assert_cmpstr (r.name, ==, "vm1");
+    g_assert_cmpuint (r.uuid[0], ==, 0x73);
+    g_assert_cmpuint (r.uuid[15], ==, 0xdd);
+    g_assert_true (r.incoming);
+    g_assert_true (uffd_shim_backend_parse_sockets (xml, len, paths, NULL));
+    g_assert_cmpuint (paths->len, ==, 0);
+}
+
 static void
 write_status (const char *dir, const char *xml, gboolean by_rename)
 {
@@ -306,6 +498,8 @@ main (int argc, char **argv)
     g_test_add_func ("/parsers/pidfile", test_pidfile);
     g_test_add_func ("/parsers/status-xml", test_status_xml);
     g_test_add_func ("/parsers/status-xml-details", test_status_xml_details);
+    g_test_add_func ("/parsers/status-xml-hostile", test_status_xml_hostile);
+    g_test_add_func ("/parsers/status-xml-libvirt", test_status_xml_libvirt);
     g_test_add_func ("/parsers/status-cache", test_status_cache);
     g_test_add_func ("/parsers/log-value", test_log_value);
     return g_test_run ();
