@@ -33,10 +33,10 @@
  *
  * A real status XML is tens of kilobytes, and parsing it per request was
  * the largest cost of a hand-out; so the record parsed last is kept with
- * the grant (UffdShimStatusCache) and used again only when the file, opened
- * and its owner and mode checked as on every request, is the same version
- * (device, inode, size, mtime and ctime) and the request comes from the pid
- * that record names. That is enough: libvirt replaces NAME.xml (a new file,
+ * the grant (UffdShimStatusCache) and used again only when the file, its
+ * owner and mode checked as on every request (by lstat(), or by fstat()
+ * once opened), is the same version (device, inode, size, mtime and ctime)
+ * and the request comes from the pid that record names. That is enough: libvirt replaces NAME.xml (a new file,
  * renamed over the old one) whenever the domain's state changes, so a new
  * version has a new inode; an in-place write changes the ctime, which
  * nobody can set (two in-place rewrites of the same size within one clock
@@ -67,6 +67,13 @@ static const UffdShimXmlKind status_xml = {
     .max_size = UFFD_SHIM_STATUS_XML_MAX,
 };
 
+/* Whether @st is a root-owned regular file writable only by root. */
+static gboolean
+root_file_ok (const struct stat *st)
+{
+    return S_ISREG (st->st_mode) && st->st_uid == 0 && !(st->st_mode & 0022);
+}
+
 /* #syscalls: open openat fstat newfstatat statx close */
 static int
 open_root_file (const char *run_dir, const char *name, const char *suffix, struct stat *st,
@@ -80,8 +87,7 @@ open_root_file (const char *run_dir, const char *name, const char *suffix, struc
                      g_strerror (errno));
         return -1;
     }
-    if (fstat (fd, st) < 0 || !S_ISREG (st->st_mode) || st->st_uid != 0 ||
-        (st->st_mode & 0022)) {
+    if (fstat (fd, st) < 0 || !root_file_ok (st)) {
         g_set_error (error, UFFD_SHIM_ERROR, 0,
                      "%s: not a root-owned regular file writable only by root", path);
         close (fd);
@@ -225,25 +231,40 @@ same_version (const UffdShimStatusCache *c, const struct stat *st)
            c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-/* When the cached record may be used: see the theory above. */
+/* When the cached record may be used: see the theory above. Whether the
+ * file is still that version takes one lstat() (the same checks open_root_file
+ * makes, a symbolic link being no regular file); only another version is
+ * opened and read. */
+/* #syscalls: newfstatat (lstat) */
 gboolean
 uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,
                                       UffdShimStatusCache **cache, UffdShimLibvirtRecord *rec,
                                       GError **error)
 {
     struct stat st;
-    int fd = open_root_file (run_dir, name, ".xml", &st, error);
+    int fd;
     UffdShimLibvirtRecord fresh = { 0 };
     UffdShimStatusCache *c = *cache;
     g_autofree char *buf = NULL;
     gsize len = 0;
 
-    if (fd < 0) {
+    if (c && c->rec.status_pid == pid) {
+        g_autofree char *path = g_strdup_printf ("%s/%s.xml", run_dir, name);
+
+        if (lstat (path, &st) == 0 && root_file_ok (&st) && same_version (c, &st))
+            fd = -2; /* the cached version */
+        else
+            fd = open_root_file (run_dir, name, ".xml", &st, error);
+    } else {
+        fd = open_root_file (run_dir, name, ".xml", &st, error);
+    }
+    if (fd == -1) {
         g_clear_pointer (cache, g_free);
         return FALSE;
     }
-    if (c && c->rec.status_pid == pid && same_version (c, &st)) {
-        close (fd);
+    if (fd == -2 || (c && c->rec.status_pid == pid && same_version (c, &st))) {
+        if (fd >= 0)
+            close (fd);
         c->hits++;
         rec->status_pid = c->rec.status_pid;
         rec->incoming = c->rec.incoming;

@@ -453,6 +453,20 @@ test_status_cache (void)
     g_assert_null (cache);
     g_assert_cmpint (chmod (path, 0600), ==, 0);
     g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+    g_assert_cmpuint (cache->hits, ==, 1); /* a new cache since the chmod */
+    /* A symbolic link in its place, even to that very file: refused. */
+    {
+        g_autofree char *real = g_build_filename (dir, "real.xml", NULL);
+
+        g_assert_cmpint (rename (path, real), ==, 0);
+        g_assert_cmpint (symlink ("real.xml", path), ==, 0);
+        g_assert_false (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
+        g_assert_null (cache);
+        g_assert_cmpint (unlink (path), ==, 0);
+        g_assert_cmpint (rename (real, path), ==, 0);
+    }
+    g_assert_true (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
     /* Gone, or broken: no record, cache dropped. */
     write_status (dir, "<domstatus pid='300'>", TRUE);
     g_assert_false (uffd_shim_libvirt_read_status_cached (dir, "vm", 300, &cache, &r, NULL));
