@@ -39,7 +39,8 @@ typedef struct {
 } UffdShimStatusCache;
 
 /* Reads and parses the status XML into @rec, for a request from @pid; when the
- * file (opened and checked as always) is the very version parsed last time
+ * file (checked as always: by lstat(), or fstat() once opened) is the very
+ * version parsed last time
  * (same device, inode, size, mtime and ctime) and that parse named @pid, the
  * record in *@cache is used instead of reading and parsing the file again.
  * Otherwise the file is parsed and *@cache (allocated as needed, g_free()

@@ -7,8 +7,9 @@
  *  1. SO_PEERCRED gives pid/uid/gid as of connect() (read once, at accept()).
  *  2. A pidfd pins that process: SO_PEERPIDFD (Linux >= 6.5) refers to the
  *     very process that connected; only a kernel that does not know the
- *     option (ENOPROTOOPT) gets pidfd_open(pid) right after accept(),
- *     narrowing the window in which the pid could be recycled. Any other
+ *     option (ENOPROTOOPT) gets pidfd_open(pid) when its request is served
+ *     (usually right after accept(): a client has mostly sent its request
+ *     by then), narrowing the window in which the pid could be recycled. Any other
  *     failure of SO_PEERPIDFD (the peer exited, no fd left) is a denial:
  *     falling back there would reopen that window on a kernel that closes it.
  *  3. /proc/PID/status (all four uids, TracerPid, and the file's owner:
@@ -238,7 +239,7 @@ fail (GError **error, int err, const char *fmt, ...)
     return FALSE;
 }
 
-/* #syscalls: getsockopt (SO_PEERCRED) readlink readlinkat stat newfstatat statx */
+/* #syscalls: getsockopt (SO_PEERCRED) */
 gboolean
 uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
 {
@@ -253,6 +254,7 @@ uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
     return uffd_shim_peer_identify_cred (sock, &cred, p, error);
 }
 
+/* #syscalls: readlink readlinkat stat newfstatat statx */
 gboolean
 uffd_shim_peer_identify_cred (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
 {

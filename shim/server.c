@@ -935,11 +935,10 @@ static void
 serve_admin (Client *c, const void *buf, gsize len)
 {
     struct uffd_shim_admin_request req;
-    struct ucred cred;
-    socklen_t cl = sizeof cred;
+    const struct ucred cred = c->cred; /* SO_PEERCRED, read at accept */
     int st;
 
-    if (getsockopt (c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
+    if (cred.uid != 0) {
         c->srv->denied++;
         if (log_allowed (&c->srv->log_deny, "admin reason=not-root uid=%d", (int) cred.uid))
             uffd_shim_audit ("admin decision=deny reason=not-root pid=%d uid=%d", (int) cred.pid,
