@@ -139,6 +139,7 @@ echo "vm.unprivileged_userfaultfd after the tests: $knob_after"
 python3 - "$knob_before" "$knob_after" "$san_extra_failed" "${logs[@]}" <<'PY'
 import json, sys
 passed = failed = skipped = 0
+failures = []
 for log in sys.argv[4:]:
     try:
         lines = open(log).readlines()
@@ -147,14 +148,28 @@ for log in sys.argv[4:]:
         failed += 1
         continue
     for line in lines:
-        r = json.loads(line)["result"]
+        t = json.loads(line)
+        r = t["result"]
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
             skipped += 1
         else:
             failed += 1
+            failures.append((log, t))
 failed += int(sys.argv[3])
+# The end of a CI log is often all that is kept: each failed test is named
+# here again with its TAP failures and the last lines it printed, the run it belongs to first.
+for log, t in failures:
+    out = (t.get("stdout") or "").rstrip("\n").split("\n")
+    print("FAILED %s (%s, %s, %.0f s, exit %s); its last lines:" %
+          (t["name"], log, t["result"], t.get("duration") or 0, t.get("returncode")))
+    notok = [l for l in out if l.startswith("not ok")]
+    for l in notok[:10] + (["..."] if notok else []) + out[-20:]:
+        print("  | " + l[:300])
+if int(sys.argv[3]):
+    print("%s failure(s) outside the test runs: a patched QEMU or the newer-stack root "
+          "was not built, a sanitizer reported, or a run did not start (see above)" % sys.argv[3])
 if sys.argv[1] != sys.argv[2] or sys.argv[2] != "0":
     print("the knob changed or is not 0: %s -> %s" % (sys.argv[1], sys.argv[2]))
     failed += 1
