@@ -231,6 +231,16 @@ same_version (const UffdShimStatusCache *c, const struct stat *st)
            c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
+/* The fields of a status record into @rec. */
+static void
+copy_status (UffdShimLibvirtRecord *rec, const UffdShimLibvirtRecord *from)
+{
+    rec->status_pid = from->status_pid;
+    rec->incoming = from->incoming;
+    memcpy (rec->uuid, from->uuid, sizeof rec->uuid);
+    memcpy (rec->name, from->name, sizeof rec->name);
+}
+
 /* When the cached record may be used: see the theory above. Whether the
  * file is still that version takes one lstat() (the same checks open_root_file
  * makes, a symbolic link being no regular file); only another version is
@@ -241,39 +251,25 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
                                       UffdShimStatusCache **cache, UffdShimLibvirtRecord *rec,
                                       GError **error)
 {
-    struct stat st;
-    int fd;
-    UffdShimLibvirtRecord fresh = { 0 };
-    UffdShimStatusCache *c = *cache;
+    g_autofree char *path = g_strdup_printf ("%s/%s.xml", run_dir, name);
     g_autofree char *buf = NULL;
+    UffdShimStatusCache *c = *cache;
+    UffdShimLibvirtRecord fresh = { 0 };
+    struct stat st;
     gsize len = 0;
+    int fd;
 
-    if (c && c->rec.status_pid == pid) {
-        g_autofree char *path = g_strdup_printf ("%s/%s.xml", run_dir, name);
-
-        if (lstat (path, &st) == 0 && root_file_ok (&st) && same_version (c, &st))
-            fd = -2; /* the cached version */
-        else
-            fd = open_root_file (run_dir, name, ".xml", &st, error);
-    } else {
-        fd = open_root_file (run_dir, name, ".xml", &st, error);
-    }
-    if (fd == -1) {
-        g_clear_pointer (cache, g_free);
-        return FALSE;
-    }
-    if (fd == -2 || (c && c->rec.status_pid == pid && same_version (c, &st))) {
-        if (fd >= 0)
-            close (fd);
+    if (c && c->rec.status_pid == pid && lstat (path, &st) == 0 && root_file_ok (&st) &&
+        same_version (c, &st)) {
         c->hits++;
-        rec->status_pid = c->rec.status_pid;
-        rec->incoming = c->rec.incoming;
-        memcpy (rec->uuid, c->rec.uuid, sizeof rec->uuid);
-        memcpy (rec->name, c->rec.name, sizeof rec->name);
+        copy_status (rec, &c->rec);
         return TRUE;
     }
-    buf = read_status_fd (fd, &st, run_dir, name, &len, error);
-    close (fd);
+    fd = open_root_file (run_dir, name, ".xml", &st, error);
+    if (fd >= 0) {
+        buf = read_status_fd (fd, &st, run_dir, name, &len, error);
+        close (fd);
+    }
     if (!buf || !uffd_shim_parse_status_xml (buf, len, &fresh, error)) {
         g_clear_pointer (cache, g_free);
         return FALSE;
@@ -286,9 +282,6 @@ uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid
     c->mtime = st.st_mtim;
     c->ctime = st.st_ctim;
     c->rec = fresh;
-    rec->status_pid = fresh.status_pid;
-    rec->incoming = fresh.incoming;
-    memcpy (rec->uuid, fresh.uuid, sizeof rec->uuid);
-    memcpy (rec->name, fresh.name, sizeof rec->name);
+    copy_status (rec, &fresh);
     return TRUE;
 }

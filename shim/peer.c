@@ -239,24 +239,9 @@ fail (GError **error, int err, const char *fmt, ...)
     return FALSE;
 }
 
-/* #syscalls: getsockopt (SO_PEERCRED) */
-gboolean
-uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error)
-{
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-
-    if (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        memset (p, 0, sizeof *p);
-        p->pidfd = -1;
-        return fail (error, errno, "SO_PEERCRED");
-    }
-    return uffd_shim_peer_identify_cred (sock, &cred, p, error);
-}
-
 /* #syscalls: readlink readlinkat stat newfstatat statx */
 gboolean
-uffd_shim_peer_identify_cred (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
+uffd_shim_peer_identify (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
 {
     struct ucred cred = *cr;
     char buf[4096];

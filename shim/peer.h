@@ -24,15 +24,13 @@ typedef struct {
     ino_t exe_ino;
 } UffdShimPeer;
 
-/* Fills @p for the peer of the connected socket @sock. FALSE if the kernel
- * gives no credentials or the process is already gone; the error's code is
+/* Fills @p for the peer of the connected socket @sock, whose SO_PEERCRED
+ * answer is @cred (the broker reads it at accept(): it is fixed at
+ * connect()). FALSE if the process is already gone; the error's code is
  * the status to answer with (UFFD_SHIM_E_PEER_GONE, or UFFD_SHIM_E_INTERNAL
  * when the broker ran out of fds or memory). */
-gboolean uffd_shim_peer_identify (int sock, UffdShimPeer *p, GError **error);
-/* The same, with the SO_PEERCRED answer for @sock already read (@cred, as
- * the broker reads it at accept(): it is fixed at connect()). */
-gboolean uffd_shim_peer_identify_cred (int sock, const struct ucred *cred, UffdShimPeer *p,
-                                       GError **error);
+gboolean uffd_shim_peer_identify (int sock, const struct ucred *cred, UffdShimPeer *p,
+                                  GError **error);
 
 /* Checked after the decision, before the device is sent: UFFD_SHIM_OK if the
  * process behind p->pidfd is not traced, not dumpable and, polled after

@@ -722,7 +722,7 @@ serve_get_device (Client *c, const struct uffd_shim_request *req)
     gboolean last = (req->hints & UFFD_SHIM_HINT_LAST) != 0;
     gboolean hold = (req->hints & UFFD_SHIM_HINT_HOLD) != 0;
 
-    if (!uffd_shim_peer_identify_cred (c->fd, &c->cred, &peer, &e)) {
+    if (!uffd_shim_peer_identify (c->fd, &c->cred, &peer, &e)) {
         g_autofree char *detail = uffd_shim_log_value (e->message);
 
         uffd_shim_peer_clear (&peer);

@@ -16,6 +16,17 @@
 #include "shim-error.h"
 #include "uffd-shim-proto.h"
 
+/* What the broker does for a new connection: SO_PEERCRED, then the rest. */
+static gboolean
+identify (int sock, UffdShimPeer *p, GError **error)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    g_assert_no_errno (getsockopt (sock, SOL_SOCKET, SO_PEERCRED, &cred, &len));
+    return uffd_shim_peer_identify (sock, &cred, p, error);
+}
+
 static void
 test_pidfd_fallback (void)
 {
@@ -61,7 +72,7 @@ test_identify_self (void)
             _exit (3);
         prctl (PR_SET_DUMPABLE, 1, 0, 0, 0);
         g_assert_no_errno (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
-        g_assert_true (uffd_shim_peer_identify (sv[0], &p, &e));
+        g_assert_true (identify (sv[0], &p, &e));
         g_assert_no_error (e);
         g_assert_cmpint (p.pid, ==, getpid ());
         g_assert_cmpint (p.uids[0], ==, getuid ());
@@ -72,7 +83,7 @@ test_identify_self (void)
         g_assert_no_errno (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0));
         g_assert_cmpint (uffd_shim_peer_recheck (&p), ==, UFFD_SHIM_OK);
         uffd_shim_peer_clear (&p);
-        g_assert_true (uffd_shim_peer_identify (sv[0], &p, &e));
+        g_assert_true (identify (sv[0], &p, &e));
         g_assert_false (p.dumpable);
         uffd_shim_peer_clear (&p);
         _exit (0);
@@ -101,7 +112,7 @@ test_identify_no_fds (void)
     while ((fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
         g_array_append_val (fill, fd);
     g_assert_cmpint (errno, ==, EMFILE);
-    g_assert_false (uffd_shim_peer_identify (sv[0], &p, &e));
+    g_assert_false (identify (sv[0], &p, &e));
     uffd_shim_peer_clear (&p);
     for (guint i = 0; i < fill->len; i++)
         close (g_array_index (fill, int, i));
@@ -134,7 +145,7 @@ test_identify_gone (void)
     g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     c = accept4 (l, NULL, NULL, SOCK_CLOEXEC);
     g_assert_cmpint (c, >=, 0);
-    g_assert_false (uffd_shim_peer_identify (c, &p, &e));
+    g_assert_false (identify (c, &p, &e));
     uffd_shim_peer_clear (&p);
     g_assert_error (e, UFFD_SHIM_ERROR, UFFD_SHIM_E_PEER_GONE);
     close (c);
