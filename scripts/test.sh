@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Builds uffd-shim and runs every test suite; ends with "N passed, N failed".
+# Builds uffd-shim and runs every test suite; ends with the failed tests and "N passed, N failed".
 #
 # Run as root on Debian 12 for the full suite (integration and end-to-end
 # tests need root, /dev/userfaultfd, QEMU and libvirt); as another user the
