@@ -31,20 +31,21 @@
  * in no namespace has async="migration in". backend.c takes the vhost-user
  * sockets from the same <domain>.
  *
- * A real status XML is tens of kilobytes, and parsing it per request was
- * the largest cost of a hand-out; so the record parsed last is kept with
- * the grant (UffdShimStatusCache) and used again only when the file, its
- * owner and mode checked as on every request (by lstat(), or by fstat()
- * once opened), is the same version (device, inode, size, mtime and ctime)
- * and the request comes from the pid that record names. That is enough: libvirt replaces NAME.xml (a new file,
- * renamed over the old one) whenever the domain's state changes, so a new
- * version has a new inode; an in-place write changes the ctime, which
- * nobody can set (two in-place rewrites of the same size within one clock
- * tick would not show; only root can write the file and libvirt never does
- * so). A request from any other process (a new QEMU of the domain, a
- * stranger) re-reads the file, and of the fields kept pid, name and UUID
- * cannot change while that pid lives; the migration job changes only with a
- * new version (libvirt saves the status XML at every job change).
+ * A real status XML is tens of kilobytes, and parsing it per request was the
+ * largest cost of a hand-out; so the record parsed last is kept with the
+ * grant (UffdShimStatusCache) and used again only when the file, its owner
+ * and mode checked as on every request (by lstat(), or by fstat() once
+ * opened), is the same version (device, inode, size, mtime and ctime) and
+ * the request comes from the pid that record names. That is enough: libvirt
+ * replaces NAME.xml (a new file, renamed over the old one) whenever the
+ * domain's state changes, so a new version has a new inode; an in-place
+ * write changes the ctime, which nobody can set (two in-place rewrites of
+ * the same size within one clock tick would not show; only root can write
+ * the file and libvirt never does so). A request from any other process (a
+ * new QEMU of the domain, a stranger) re-reads the file, and of the fields
+ * kept pid, name and UUID cannot change while that pid lives; the migration
+ * job changes only with a new version (libvirt saves the status XML at every
+ * job change).
  */
 #include "libvirt-record.h"
 

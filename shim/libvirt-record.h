@@ -40,9 +40,9 @@ typedef struct {
 
 /* Reads and parses the status XML into @rec, for a request from @pid; when the
  * file (checked as always: by lstat(), or fstat() once opened) is the very
- * version parsed last time
- * (same device, inode, size, mtime and ctime) and that parse named @pid, the
- * record in *@cache is used instead of reading and parsing the file again.
+ * version parsed last time (same device, inode, size, mtime and ctime) and
+ * that parse named @pid, the record in *@cache is used instead of reading
+ * and parsing the file again.
  * Otherwise the file is parsed and *@cache (allocated as needed, g_free()
  * it) replaced; on failure it is freed and set to NULL. */
 gboolean uffd_shim_libvirt_read_status_cached (const char *run_dir, const char *name, pid_t pid,

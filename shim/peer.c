@@ -9,9 +9,10 @@
  *     very process that connected; only a kernel that does not know the
  *     option (ENOPROTOOPT) gets pidfd_open(pid) when its request is served
  *     (usually right after accept(): a client has mostly sent its request
- *     by then), narrowing the window in which the pid could be recycled. Any other
- *     failure of SO_PEERPIDFD (the peer exited, no fd left) is a denial:
- *     falling back there would reopen that window on a kernel that closes it.
+ *     by then), narrowing the window in which the pid could be recycled.
+ *     Any other failure of SO_PEERPIDFD (the peer exited, no fd left) is a
+ *     denial: falling back there would reopen that window on a kernel that
+ *     closes it.
  *  3. /proc/PID/status (all four uids, TracerPid, and the file's owner:
  *     the kernel makes the files of a non-dumpable process root's, while
  *     the /proc/PID directory itself keeps the process's euid),
@@ -241,9 +242,8 @@ fail (GError **error, int err, const char *fmt, ...)
 
 /* #syscalls: readlink readlinkat stat newfstatat statx */
 gboolean
-uffd_shim_peer_identify (int sock, const struct ucred *cr, UffdShimPeer *p, GError **error)
+uffd_shim_peer_identify (int sock, const struct ucred *cred, UffdShimPeer *p, GError **error)
 {
-    struct ucred cred = *cr;
     char buf[4096];
     char path[64];
     struct stat st;
@@ -252,13 +252,13 @@ uffd_shim_peer_identify (int sock, const struct ucred *cr, UffdShimPeer *p, GErr
 
     memset (p, 0, sizeof *p);
     p->pidfd = -1;
-    if (cred.pid <= 0)
+    if (cred->pid <= 0)
         return fail (error, ESRCH, "SO_PEERCRED");
-    p->pid = cred.pid;
-    p->uid = cred.uid;
-    p->gid = cred.gid;
-    if ((err = peer_pidfd (sock, cred.pid)) < 0)
-        return fail (error, -err, "pidfd of pid %d", (int) cred.pid);
+    p->pid = cred->pid;
+    p->uid = cred->uid;
+    p->gid = cred->gid;
+    if ((err = peer_pidfd (sock, cred->pid)) < 0)
+        return fail (error, -err, "pidfd of pid %d", (int) cred->pid);
     p->pidfd = err;
     if ((err = read_exposure (p->pid, buf, sizeof buf, &p->dumpable, &p->tracer)))
         return fail (error, err > 0 ? err : 0, "/proc/%d/status", (int) p->pid);
