@@ -31,24 +31,51 @@ diag "guest: $(tr '\n' ' ' <"$LGUEST_DIR/manifest")"
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32 --postcopy-bandwidth 8)
 
 # --- Negative control: user-mode-only uffd on the destination --------------
+# Up to three attempts, each with a fresh guest: whether a disk read lands in
+# a page still missing depends on where the guest is at the switch. When the
+# destination's vCPU waits on one page for most of the postcopy phase, the
+# stream delivers every slot before the next read (QEMU 7.2, TCG: 1 run in
+# 10 measured, a round's tmpfs part took 22 s on the destination). One
+# caught attempt shows that the checks below see a user-mode-only uffd.
 install -m 0755 "$UFFD_FORCE_UMO" "$E2E_BASE/force-umo.so"
-lguest_start src lu || fail_rest "guest lu does not boot"
-check "the guest runs clean on the source" lguest_ok src lu
-host_virsh src dumpxml --migratable lu |
-    sed -e "0,/<domain /s|<domain |<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' |" \
-        -e "s|</domain>|<qemu:commandline><qemu:env name='LD_PRELOAD' value='$E2E_BASE/force-umo.so'/></qemu:commandline></domain>|" \
-        >"$E2E_BASE/lu-dst.xml"
-migrate src dst lu "${PC[@]}" --xml "$E2E_BASE/lu-dst.xml"
-diag "lu: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 300 <<<"$E2E_MIGRATE_OUTPUT")"
-check "negative control: the migration switched to postcopy" test "$E2E_MIGRATE_POSTCOPY" = 1
-lguest_running dst lu 2 60 >/dev/null 2>&1
-diag "lu on dst: $(lguest_errors dst lu | head -n 4)"
+nc_attempt() { # DOMAIN: 0 if the destination guest reported a failed disk read
+    local d=$1
+    lguest_start src "$d" || return 2
+    [ "$d" = lu1 ] && check "the guest runs clean on the source" lguest_ok src "$d"
+    host_virsh src dumpxml --migratable "$d" |
+        sed -e "0,/<domain /s|<domain |<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' |" \
+            -e "s|</domain>|<qemu:commandline><qemu:env name='LD_PRELOAD' value='$E2E_BASE/force-umo.so'/></qemu:commandline></domain>|" \
+            >"$E2E_BASE/$d-dst.xml"
+    migrate src dst "$d" "${PC[@]}" --xml "$E2E_BASE/$d-dst.xml"
+    diag "$d: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 300 <<<"$E2E_MIGRATE_OUTPUT")"
+    [ "$E2E_MIGRATE_POSTCOPY" = 1 ] || return 3
+    lguest_running dst "$d" 2 60 >/dev/null 2>&1
+    diag "$d on dst: $(lguest_errors dst "$d" | head -n 4)"
+    diag "$d on dst, first round: $(grep -a '^UG P ' "$(host_serial_log dst "$d")" | head -n 1)"
+    grep -q "^UG ERR disk" <(lguest_errors dst "$d")
+}
+caught= nc_switched=0
+for d in lu1 lu2 lu3; do
+    nc_attempt "$d"
+    rc=$?
+    [ "$rc" = 0 ] || [ "$rc" = 1 ] && nc_switched=1
+    if [ "$rc" = 0 ]; then
+        caught=$d
+        break
+    fi
+    host_virsh src destroy "$d" >/dev/null 2>&1
+    host_virsh dst destroy "$d" >/dev/null 2>&1
+    [ "$rc" = 1 ] || break # the guest did not boot or postcopy did not start: no retry
+done
+check "negative control: the migration switched to postcopy" test "$nc_switched" = 1
 check "negative control: the guest's disk re-read on the destination fails (user-mode-only uffd caught)" \
-    grep -q "^UG ERR disk" <(lguest_errors dst lu)
-not_ok_guest() { ! lguest_ok "$@"; }
-check "negative control: lguest_ok reports the destination guest as broken" not_ok_guest dst lu 2 20
-host_virsh src destroy lu >/dev/null 2>&1
-host_virsh dst destroy lu >/dev/null 2>&1
+    test -n "$caught"
+nc_reported_broken() { [ -n "$caught" ] && ! lguest_ok dst "$caught" 2 20; }
+check "negative control: lguest_ok reports the destination guest as broken" nc_reported_broken
+if [ -n "$caught" ]; then
+    host_virsh src destroy "$caught" >/dev/null 2>&1
+    host_virsh dst destroy "$caught" >/dev/null 2>&1
+fi
 
 # --- uffd-shim on the destination ------------------------------------------
 shim_install || fail_rest "meson install of uffd-shim failed"
@@ -59,6 +86,7 @@ shim_hook_install dst >"$E2E_BASE/hook-install.log" 2>&1 || fail_rest "hook inst
 
 lguest_start src lg || fail_rest "guest lg does not boot"
 check "the guest runs clean on the source" lguest_ok src lg
+diag "$(grep -a '^UG START' "$(host_serial_log src lg)" | tr -d '\r')"
 migrate src dst lg "${PC[@]}"
 diag "lg: rc=$E2E_MIGRATE_RC ${E2E_MIGRATE_SECONDS}s postcopy=$E2E_MIGRATE_POSTCOPY $(head -c 300 <<<"$E2E_MIGRATE_OUTPUT")"
 check "with uffd-shim: the postcopy migration succeeds" test "$E2E_MIGRATE_RC" = 0

@@ -158,4 +158,14 @@ _e2e_lguest_diag_state() { # HOST DOM WHAT
     _lguest_diag "$2 on $1 $3 (state '$(host_domstate "$1" "$2")', $(lguest_rounds "$1" "$2") rounds)"
     _lguest_diag "$(lguest_errors "$1" "$2" | head -n 8)"
     _lguest_diag "last: $(grep -a "^UG P " "$log" 2>/dev/null | tail -n 1)"
+    # What a failure in a run whose log is kept only in part needs: the
+    # console's own last lines (any kind), how long ago the last migration
+    # ended, where the vCPU is, and the domain's QEMU log.
+    _lguest_diag "console tail: $(tail -n 6 "$log" 2>/dev/null | tr -d '\r' | tr -c '[:print:]\n' '?' | sed 's/^/| /')"
+    if [ -n "${E2E_MIGRATE_END:-}" ]; then
+        _lguest_diag "$(awk -v e="$E2E_MIGRATE_END" -v n="$(_e2e_now)" 'BEGIN { printf "%.1f s since the last migration ended", n - e }')"
+    fi
+    _lguest_diag "vCPU: $(host_virsh "$1" qemu-monitor-command "$2" --hmp 'info registers' 2>&1 |
+        grep -aE '^(RIP|CS )' | tr -s ' \n' ' ')"
+    _lguest_diag "QEMU log: $(tail -n 4 "$(host_root "$1")/var/log/libvirt/qemu/$2.log" 2>/dev/null | cut -c1-200)"
 }

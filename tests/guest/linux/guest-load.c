@@ -7,10 +7,15 @@
  * Runs inside the test guest (started by init.sh, statically linked) and
  * prints one line per event on stdout, which is the serial console:
  *
- *   UG START mem=<MiB> disk=<dev>:<MiB> tmpfs=<MiB> taint=<n>
+ *   UG START mem=<MiB> disk=<dev>:<MiB> tmpfs=<MiB> taint=<n> clock=<clocksource>
  *   UG P r=<round> gen=<g> t=<s> mem=<ms> disk=<ms> tmpfs=<ms> taint=<n> err=<total>
- *                            after a round, at most one a second (the
- *                            times are those of the round just done)
+ *                            after a round, at most one a second and at
+ *                            least every PRINT_ROUNDS rounds (the times are
+ *                            those of the round just done); the second rule
+ *                            keeps progress visible when the guest's clock
+ *                            stands still (a TSC that went back after a
+ *                            migration freezes the kernel's time until it
+ *                            catches up)
  *   UG ERR <what> ...        one line per problem (a few per round, then a count)
  *
  * A round is:
@@ -66,6 +71,7 @@
 #define DISK_K UINT64_C(0xd6e8feb86659fd93)
 #define CHUNK (1024u * 1024u)
 #define ERR_LINES_PER_ROUND 4
+#define PRINT_ROUNDS 32
 
 static unsigned long errors_total;
 static unsigned round_err_lines;
@@ -356,18 +362,25 @@ static void tmpfs_round(void)
 
 /* ---- the rest ------------------------------------------------------- */
 
+/* read_line: the first line of a small file into buf ("" if unreadable). */
+static void read_line(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
 static long read_taint(void)
 {
-    char buf[32] = "";
-    int fd = open("/proc/sys/kernel/tainted", O_RDONLY | O_CLOEXEC);
-    ssize_t n;
+    char buf[32];
 
-    if (fd < 0) {
-        return -1;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    return n > 0 ? strtol(buf, NULL, 10) : -1;
+    read_line("/proc/sys/kernel/tainted", buf, sizeof(buf));
+    return buf[0] ? strtol(buf, NULL, 10) : -1;
 }
 
 /* cmdline_param: value of "ug.NAME=" on the kernel command line, or dflt. */
@@ -439,6 +452,8 @@ int main(int argc, char **argv)
     long taint0, taint;
     uint32_t gen = 0;
     double start, last;
+    unsigned long last_r = 0;
+    char clock[32];
 
     if (argc == 4 && strcmp(argv[1], "--make-disk") == 0) {
         return make_disk(argv[2], argv[3]);
@@ -461,8 +476,10 @@ int main(int argc, char **argv)
     }
     mem_init();
     taint0 = read_taint();
-    say("UG START mem=%lu disk=%s:%" PRIu64 " tmpfs=%lu taint=%ld", mem_mib, dev, disk_bytes >> 20,
-        tmpfs_mib, taint0);
+    read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource", clock,
+              sizeof(clock));
+    say("UG START mem=%lu disk=%s:%" PRIu64 " tmpfs=%lu taint=%ld clock=%s", mem_mib, dev,
+        disk_bytes >> 20, tmpfs_mib, taint0, clock[0] ? clock : "?");
     start = last = now();
     for (unsigned long r = 1;; r++) {
         double t;
@@ -498,10 +515,11 @@ int main(int argc, char **argv)
         if (round_err_lines > ERR_LINES_PER_ROUND) {
             say("UG ERR %u more errors in round %lu", round_err_lines - ERR_LINES_PER_ROUND, r);
         }
-        if (now() - last < 1.0 && round_err_lines == 0) {
+        if (now() - last < 1.0 && round_err_lines == 0 && r - last_r < PRINT_ROUNDS) {
             continue;
         }
         last = now();
+        last_r = r;
         say("UG P r=%lu gen=%" PRIu32 " t=%.1f mem=%u disk=%u tmpfs=%u taint=%ld err=%lu", r, gen,
             now() - start, tm, td, tt, taint, errors_total);
     }
