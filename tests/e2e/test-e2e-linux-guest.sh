@@ -9,7 +9,9 @@
 # uffd-shim is installed: the destination QEMU gets a user-mode-only
 # userfaultfd (force-umo preloaded through the migration's destination
 # XML), which the knob at 0 allows; postcopy then serves the vCPU's faults
-# (TCG: user mode) but not the disk reads, and the guest must report them.
+# (TCG: user mode) but not the disk reads, and the guest must report them
+# (a failed read, or a kernel BUG when a failed access hit the guest
+# kernel's own memory: seen under load).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib/common.sh"
@@ -27,7 +29,8 @@ diag "guest: $(tr '\n' ' ' <"$LGUEST_DIR/manifest")"
 # postcopy cap keeps the source's background page stream slow (pages the
 # destination asks for are sent at once): without it the stream delivered
 # the disk buffer before the guest read into it in about half the negative
-# control runs (measured, QEMU 7.2, TCG); with 8 MiB/s every run caught it.
+# control runs (measured, QEMU 7.2, TCG); with 8 MiB/s about 9 runs in 10
+# catch it (hence the attempts below).
 PC=(--postcopy --postcopy-after-precopy --bandwidth 32 --postcopy-bandwidth 8)
 
 # --- Negative control: user-mode-only uffd on the destination --------------
@@ -38,7 +41,7 @@ PC=(--postcopy --postcopy-after-precopy --bandwidth 32 --postcopy-bandwidth 8)
 # 10 measured, a round's tmpfs part took 22 s on the destination). One
 # caught attempt shows that the checks below see a user-mode-only uffd.
 install -m 0755 "$UFFD_FORCE_UMO" "$E2E_BASE/force-umo.so"
-nc_attempt() { # DOMAIN: 0 if the destination guest reported a failed disk read
+nc_attempt() { # DOMAIN: 0 if the destination guest reported the broken uffd
     local d=$1
     lguest_start src "$d" || return 2
     [ "$d" = lu1 ] && check "the guest runs clean on the source" lguest_ok src "$d"
@@ -52,7 +55,7 @@ nc_attempt() { # DOMAIN: 0 if the destination guest reported a failed disk read
     lguest_running dst "$d" 2 60 >/dev/null 2>&1
     diag "$d on dst: $(lguest_errors dst "$d" | head -n 4)"
     diag "$d on dst, first round: $(grep -a '^UG P ' "$(host_serial_log dst "$d")" | head -n 1)"
-    grep -q "^UG ERR disk" <(lguest_errors dst "$d")
+    [ -n "$(lguest_errors dst "$d")" ]
 }
 caught= nc_switched=0
 for d in lu1 lu2 lu3; do
@@ -68,7 +71,7 @@ for d in lu1 lu2 lu3; do
     [ "$rc" = 1 ] || break # the guest did not boot or postcopy did not start: no retry
 done
 check "negative control: the migration switched to postcopy" test "$nc_switched" = 1
-check "negative control: the guest's disk re-read on the destination fails (user-mode-only uffd caught)" \
+check "negative control: the destination guest reports errors (user-mode-only uffd caught)" \
     test -n "$caught"
 nc_reported_broken() { [ -n "$caught" ] && ! lguest_ok dst "$caught" 2 20; }
 check "negative control: lguest_ok reports the destination guest as broken" nc_reported_broken
