@@ -12,10 +12,9 @@
  *                            after a round, at most one a second and at
  *                            least every PRINT_ROUNDS rounds (the times are
  *                            those of the round just done); the second rule
- *                            keeps progress visible when the guest's clock
- *                            stands still (a TSC that went back after a
- *                            migration freezes the kernel's time until it
- *                            catches up)
+ *                            counts progress in rounds, not in the guest's
+ *                            own time, whatever its clock does across a
+ *                            migration
  *   UG ERR <what> ...        one line per problem (a few per round, then a count)
  *
  * A round is:
